@@ -1,0 +1,51 @@
+"""``POST /token`` (the one-time code for a login token) and ``GET /me`` (checking one)."""
+
+from __future__ import annotations
+
+from auth import InvalidToken, TokenIssuer
+from errors import CredentialRejected, InvalidGrant, MissingCredential
+from handlers.base import BaseHandler
+from redis_map import SessionStore
+from redis_map.store import CODE_PATTERN, CURSOR_PATTERN
+
+
+class TokenHandler(BaseHandler):
+    """Exchanges ``{"cursor", "code"}`` exactly once for a signed login token."""
+
+    def initialize(self, store: SessionStore, tokens: TokenIssuer) -> None:
+        self.store = store
+        self.tokens = tokens
+
+    async def post(self) -> None:
+        body = self.json_body()
+        cursor = self.str_field(body, "cursor")
+        code = self.str_field(body, "code")
+        if not CURSOR_PATTERN.fullmatch(cursor) or not CODE_PATTERN.fullmatch(code):
+            raise InvalidGrant()
+        user = await self.store.exchange(cursor, code)
+        self.write_json(
+            {
+                "user": user.as_json(),
+                "token": self.tokens.issue(user),
+                "token_type": "Bearer",
+                "expires_in": self.tokens.ttl,
+            }
+        )
+
+
+class MeHandler(BaseHandler):
+    """``GET /me`` with ``Authorization: Bearer <login token>``: who it logs in, or 401."""
+
+    def initialize(self, tokens: TokenIssuer) -> None:
+        self.tokens = tokens
+
+    def get(self) -> None:
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise MissingCredential()
+        try:
+            claims = self.tokens.verify(token.strip())
+        except InvalidToken as exc:
+            raise CredentialRejected("The login token is invalid or expired.") from exc
+        user = {key: claims.get(key, "") for key in ("sub", "name", "picture")}
+        self.write_json({"user": user, "expires_at": claims["exp"]})

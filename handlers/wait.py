@@ -1,0 +1,75 @@
+"""``POST /wait``: the PC's long-poll on its session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from tornado.ioloop import IOLoop
+
+from errors import InvalidRequest
+from handlers.base import BaseHandler
+from models import SessionView, Status
+from redis_map import SessionStore, WaiterRegistry
+from redis_map.store import CURSOR_PATTERN
+
+#: every status a client may say it knows
+KNOWN_STATUSES = range(Status.EXPIRED, Status.DENIED + 1)
+#: slack after a session's TTL before re-reading it, so Redis has expired it
+EXPIRY_SLACK = 0.05
+
+
+class WaitHandler(BaseHandler):
+    """Answers as soon as the session's status differs from the one the PC knows.
+
+    The cursor (the PC's secret) names the session.  A wrong or unknown cursor
+    reads as an expired session, which tells an outsider nothing.
+    """
+
+    def initialize(self, store: SessionStore, registry: WaiterRegistry, wait_timeout: float) -> None:
+        self.store = store
+        self.registry = registry
+        self.wait_timeout = wait_timeout
+        self._wait_future: asyncio.Future[bool] | None = None
+
+    async def post(self) -> None:
+        body = self.json_body()
+        cursor = self.str_field(body, "cursor")
+        if not CURSOR_PATTERN.fullmatch(cursor):
+            raise InvalidRequest("'cursor' is malformed.")
+        known = Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
+        view = await self._wait_for_change(cursor, known)
+        if view is None:
+            return  # the PC left; nothing to answer
+        self.write_json(view.wait_answer())
+
+    async def _wait_for_change(self, cursor: str, known: Status) -> SessionView | None:
+        """The session once its status is not ``known``, or at the deadline; None if the PC left."""
+        loop = IOLoop.current()
+        deadline = loop.time() + self.wait_timeout
+        uuid = cursor.partition(".")[0]
+        with self.registry.watch(uuid) as watch:
+            while True:
+                generation = watch.generation
+                view = await self.store.read_for_cursor(cursor)
+                if view.status is not known or view.status is Status.EXPIRED or self.registry.closing:
+                    return view
+                now = loop.time()
+                if now >= deadline:
+                    return view
+                if watch.generation != generation:
+                    continue  # notified while reading: read again
+                # Expiry publishes nothing, so also wake when the TTL runs out.
+                expiry = now + view.ttl_ms / 1000 + EXPIRY_SLACK if view.ttl_ms > 0 else deadline
+                wake_at = min(deadline, expiry)
+                self._wait_future = cast("asyncio.Future[bool]", watch.condition.wait(timeout=wake_at))
+                try:
+                    await self._wait_future
+                except asyncio.CancelledError:
+                    return None
+                finally:
+                    self._wait_future = None
+
+    def on_connection_close(self) -> None:
+        if self._wait_future is not None:
+            self._wait_future.cancel()

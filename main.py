@@ -1,0 +1,152 @@
+"""qrlogin: scan a QR code with the mobile app to log in on the PC.
+
+``python main.py`` runs on an embedded Redis with demo auth; see ``--help``.
+Every option can also be set from the environment as ``QRLOGIN_<NAME>``
+(``QRLOGIN_REDIS_URL``, ...); the command line wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.options import define, options, parse_command_line
+
+from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
+from handlers import Services, make_app
+from qrimage import QrRenderer
+from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
+
+log = logging.getLogger("qrlogin")
+
+#: prefix of the environment variables that set options
+ENV_PREFIX = "QRLOGIN_"
+#: largest request body the server reads at all (the API refuses >16 KiB itself)
+MAX_BODY_SIZE = 1024 * 1024
+#: how long shutdown waits for in-flight requests
+SHUTDOWN_GRACE = 10.0
+
+define("port", default=8080, type=int, help="port to listen on (0: any free port)")
+define("address", default="", type=str, help="address to listen on ('': all interfaces)")
+define("redis_url", default="", type=str, help="redis://, rediss:// or unix:// URL; none: an embedded Redis")
+define("auth_url", default="", type=str, help="the OIDC UserInfo URL that checks the app's token; none: demo mode")
+define("public_url", default="", type=str, help="the URL phones reach the service at; none: as the PC's request")
+define("secret", default="", type=str, help="HMAC secret signing login tokens (share it across instances)")
+define("session_ttl", default=120.0, type=float, help="seconds a login session lives before it is confirmed")
+define("wait_timeout", default=25.0, type=float, help="seconds a /wait stays parked before answering")
+define("code_ttl", default=60.0, type=float, help="seconds the PC has to exchange the code once confirmed")
+define("token_ttl", default=3600, type=int, help="seconds a login token from /token stays valid")
+define("auth_timeout", default=5.0, type=float, help="seconds to wait for the auth server")
+define("namespace", default="qrlogin", type=str, help="prefix of every Redis key and channel")
+
+
+def env_arguments(environ: Mapping[str, str]) -> list[str]:
+    """Command-line arguments for the options set in the environment."""
+    arguments = []
+    for name in options.as_dict():
+        value = environ.get(ENV_PREFIX + name.upper().replace("-", "_"))
+        if value is not None:
+            arguments.append(f"--{name}={value}")
+    return arguments
+
+
+def build_authenticator() -> Authenticator:
+    if options.auth_url:
+        return UserInfoClient(options.auth_url, timeout=options.auth_timeout)
+    log.warning("=" * 72)
+    log.warning("DEMO MODE: no --auth-url; anyone sending 'Bearer demo:<name>' is <name>.")
+    log.warning("Never expose this to real users.")
+    log.warning("=" * 72)
+    return DemoAuthenticator()
+
+
+def token_secret() -> str:
+    if options.secret:
+        return str(options.secret)
+    log.warning("no --secret: login tokens are signed with a random key and die with this process")
+    return secrets.token_urlsafe(32)
+
+
+async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
+    """Run the service on ``sockets`` until SIGINT or SIGTERM."""
+    async with AsyncExitStack() as stack:
+        redis = connect(redis_url)
+        stack.push_async_callback(redis.aclose)
+        pubsub_redis = connect_pubsub(redis_url)
+        stack.push_async_callback(pubsub_redis.aclose)
+
+        store = SessionStore(
+            redis, namespace=options.namespace, session_ttl=options.session_ttl, code_ttl=options.code_ttl
+        )
+        registry = WaiterRegistry()
+        listener = ChangeListener(pubsub_redis, store.channel, registry)
+        await listener.start()
+        stack.push_async_callback(listener.stop)
+
+        authenticator = build_authenticator()
+        stack.callback(authenticator.close)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qr")
+        stack.callback(executor.shutdown)
+
+        services = Services(
+            store=store,
+            registry=registry,
+            authenticator=authenticator,
+            tokens=TokenIssuer(token_secret(), ttl=options.token_ttl),
+            renderer=QrRenderer(executor),
+            public_url=options.public_url or None,
+            wait_timeout=options.wait_timeout,
+        )
+        server = HTTPServer(make_app(services), max_body_size=MAX_BODY_SIZE)
+        server.add_sockets(sockets)
+
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+
+        log.info("shutting down")
+        server.stop()
+        # Answer every parked /wait now, so browsers re-poll another instance.
+        registry.closing = True
+        registry.notify_all()
+        try:
+            await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
+        except TimeoutError:
+            log.warning("some connections were still open after %.0fs", SHUTDOWN_GRACE)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    parse_command_line([argv[0], *env_arguments(os.environ), *argv[1:]])
+
+    sockets = bind_sockets(options.port, options.address or None)
+    port = sockets[0].getsockname()[1]
+    embedded: EmbeddedRedis | None = None
+    redis_url = options.redis_url
+    if not redis_url:
+        embedded = EmbeddedRedis()
+        redis_url = embedded.start()
+        log.info("no --redis-url: started an embedded Redis at %s", redis_url)
+    try:
+        log.info("qrlogin listening on http://%s:%d", options.address or "*", port)
+        asyncio.run(serve(redis_url, sockets))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

