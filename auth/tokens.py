@@ -14,6 +14,8 @@ from models import Identity
 ALGORITHM = "HS256"
 #: who signs the tokens, checked on verification
 ISSUER = "qrlogin"
+#: shortest secret accepted: RFC 7518 wants at least 256 bits of key for HS256
+MIN_SECRET_LENGTH = 32
 
 
 class InvalidToken(Exception):
@@ -24,8 +26,8 @@ class TokenIssuer:
     """Signs and verifies login tokens with one shared secret."""
 
     def __init__(self, secret: str, *, ttl: int = 3600) -> None:
-        if len(secret) < 16:
-            raise ValueError("the token secret must be at least 16 characters")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the token secret must be at least {MIN_SECRET_LENGTH} characters")
         self._secret = secret
         self.ttl = ttl
 

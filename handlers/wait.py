@@ -31,6 +31,7 @@ class WaitHandler(BaseHandler):
         self.registry = registry
         self.wait_timeout = wait_timeout
         self._wait_future: asyncio.Future[bool] | None = None
+        self._gone = False
 
     async def post(self) -> None:
         body = self.json_body()
@@ -57,6 +58,8 @@ class WaitHandler(BaseHandler):
                 now = loop.time()
                 if now >= deadline:
                     return view
+                if self._gone:
+                    return None  # the PC left while we were reading
                 if watch.generation != generation:
                     continue  # notified while reading: read again
                 # Expiry publishes nothing, so also wake when the TTL runs out.
@@ -71,5 +74,6 @@ class WaitHandler(BaseHandler):
                     self._wait_future = None
 
     def on_connection_close(self) -> None:
+        self._gone = True
         if self._wait_future is not None:
             self._wait_future.cancel()

@@ -91,7 +91,7 @@ class SessionStore:
         uuid = secrets.token_hex(16)
         secret = secrets.token_urlsafe(32)
         ttl_ms = int(self.session_ttl * 1000)
-        fields = [
+        fields: list[str | int] = [
             "status", int(Status.WAITING),
             "cursor_hash", _digest(secret),
             "ip", requester.ip,

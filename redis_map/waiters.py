@@ -13,9 +13,10 @@ slips between the read and the park.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from tornado.ioloop import IOLoop
 from tornado.locks import Condition
 
 
@@ -37,6 +38,8 @@ class WaiterRegistry:
 
     def __init__(self) -> None:
         self._watches: dict[str, SessionWatch] = {}
+        # Notified whenever a waiter comes or goes, for wait_until().
+        self._membership = Condition()
         #: set while shutting down: waiters answer at once instead of parking
         self.closing = False
 
@@ -47,12 +50,18 @@ class WaiterRegistry:
         if entry is None:
             entry = self._watches[uuid] = SessionWatch()
         entry.waiters += 1
+        self._membership.notify_all()
         try:
             yield entry
         finally:
             entry.waiters -= 1
             if entry.waiters == 0:
                 del self._watches[uuid]
+            self._membership.notify_all()
+
+    def get(self, uuid: str) -> SessionWatch | None:
+        """The session's watch, if anyone here waits on it."""
+        return self._watches.get(uuid)
 
     def notify(self, uuid: str) -> bool:
         """Wake the waiters of one session; False if nobody here waits on it."""
@@ -78,3 +87,11 @@ class WaiterRegistry:
     def waiters(self) -> int:
         """How many waiters are parked in all."""
         return sum(entry.waiters for entry in self._watches.values())
+
+    async def wait_until(self, predicate: Callable[[WaiterRegistry], bool], timeout: float) -> bool:
+        """Wait until ``predicate(self)`` holds as waiters come and go; False on timeout."""
+        deadline = IOLoop.current().time() + timeout
+        while not predicate(self):
+            if not await self._membership.wait(timeout=deadline):
+                return predicate(self)
+        return True

@@ -1,0 +1,70 @@
+"""A real OpenID Connect UserInfo server for the tests, on a loopback socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+from tornado.web import Application, RequestHandler
+
+#: bearer token -> the UserInfo claims the server answers with
+USERS: dict[str, dict[str, Any]] = {
+    "alice-token": {"sub": "alice", "name": "Alice", "picture": "https://img.example/alice.png"},
+    "bob-token": {"sub": "bob", "name": "Bob", "email": "bob@example.com"},
+}
+
+
+class UserInfoHandler(RequestHandler):
+    def initialize(self, server: AuthServer) -> None:
+        self.server = server
+
+    async def get(self) -> None:
+        self.server.calls += 1
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer":
+            self.set_status(401)
+            return
+        if token == "forbidden":
+            self.set_status(403)
+        elif token == "broken":
+            self.set_status(500)
+        elif token == "not-json":
+            self.write(b"<html>hello</html>")
+        elif token == "no-sub":
+            self.write({"name": "Nobody"})
+        elif token == "slow":
+            # Never answers within the service's auth timeout.
+            await self.server.release.wait()
+        elif token in USERS:
+            self.set_header("Content-Type", "application/json")
+            self.write(json.dumps(USERS[token]))
+        else:
+            self.set_status(401)
+
+
+class AuthServer:
+    """Serves ``/userinfo`` like an OIDC provider; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+        self._server: HTTPServer | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/userinfo"
+
+    def start(self) -> None:
+        sock, self.port = bind_unused_port()
+        self._server = HTTPServer(Application([(r"/userinfo", UserInfoHandler, dict(server=self))]))
+        self._server.add_sockets([sock])
+
+    async def stop(self) -> None:
+        self.release.set()
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()

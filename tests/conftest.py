@@ -1,0 +1,75 @@
+"""Shared fixtures: a real Redis, a real auth server, real service instances."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from auth import UserInfoClient
+from redis_map import EmbeddedRedis, connect
+from tests.authserver import AuthServer
+from tests.service import Instance
+
+#: the auth timeout the test instances use, short so the slow-server test is quick
+TEST_AUTH_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``REDIS_URL`` when set, else an embedded redis-server for this test run."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    with EmbeddedRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+async def namespace(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards (and only they)."""
+    name = f"test-{secrets.token_hex(6)}"
+    yield name
+    client = connect(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{name}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def auth_server() -> AsyncIterator[AuthServer]:
+    server = AuthServer()
+    server.start()
+    yield server
+    await server.stop()
+
+
+MakeInstance = Callable[..., Awaitable[Instance]]
+
+
+@pytest.fixture
+async def make_instance(redis_url: str, namespace: str, auth_server: AuthServer) -> AsyncIterator[MakeInstance]:
+    """Builds service instances sharing this test's Redis namespace and auth server."""
+    instances: list[Instance] = []
+
+    async def make(**options: Any) -> Instance:
+        authenticator = options.pop("authenticator", None) or UserInfoClient(auth_server.url, timeout=TEST_AUTH_TIMEOUT)
+        instance = await Instance(options.pop("redis_url", redis_url), namespace, authenticator, **options).start()
+        instances.append(instance)
+        return instance
+
+    yield make
+    for instance in instances:
+        await instance.stop()
+
+
+@pytest.fixture
+async def service(make_instance: MakeInstance) -> Instance:
+    return await make_instance()

@@ -1,0 +1,127 @@
+"""One qrlogin instance running in the test's event loop on a real socket."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+from auth import Authenticator, TokenIssuer
+from handlers import Services, make_app
+from qrimage import QrRenderer
+from redis_map import ChangeListener, SessionStore, WaiterRegistry, connect, connect_pubsub
+
+TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
+
+
+@dataclass
+class Answer:
+    code: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str | None:
+        return self.body.get("error") if isinstance(self.body, dict) else None
+
+
+class Instance:
+    """A whole service (store, registry, listener, HTTP server) plus a client for it."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        namespace: str,
+        authenticator: Authenticator,
+        *,
+        session_ttl: float = 120.0,
+        wait_timeout: float = 10.0,
+        code_ttl: float = 60.0,
+        public_url: str | None = None,
+    ) -> None:
+        self.redis = connect(redis_url)
+        self.pubsub_redis = connect_pubsub(redis_url)
+        self.store = SessionStore(self.redis, namespace=namespace, session_ttl=session_ttl, code_ttl=code_ttl)
+        self.registry = WaiterRegistry()
+        self.listener = ChangeListener(self.pubsub_redis, self.store.channel, self.registry)
+        self.tokens = TokenIssuer(TEST_SECRET, ttl=300)
+        self.services = Services(
+            store=self.store,
+            registry=self.registry,
+            authenticator=authenticator,
+            tokens=self.tokens,
+            renderer=QrRenderer(),
+            public_url=public_url,
+            wait_timeout=wait_timeout,
+        )
+        self.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
+        self.port = 0
+        self._server: HTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Instance:
+        await self.listener.start()
+        sock, self.port = bind_unused_port()
+        self._server = HTTPServer(make_app(self.services), max_body_size=1024 * 1024)
+        self._server.add_sockets([sock])
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+        await self.listener.stop()
+        self.http.close()
+        await self.redis.aclose()
+        await self.pubsub_redis.aclose()
+
+    # -- the client side -------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> Answer:
+        payload = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if payload is None and method in ("POST", "PUT", "PATCH"):
+            payload = b""
+        request = HTTPRequest(
+            self.base_url + path,
+            method=method,
+            body=payload,
+            headers=headers,
+            request_timeout=timeout,
+            allow_nonstandard_methods=True,
+        )
+        response = await self.http.fetch(request, raise_error=False)
+        content_type = response.headers.get("Content-Type", "")
+        parsed: Any = response.body
+        if content_type.startswith("application/json") and response.body:
+            parsed = json.loads(response.body)
+        return Answer(response.code, parsed, dict(response.headers))
+
+    async def post(self, path: str, body: Any = None, *, user: str | None = None, **kwargs: Any) -> Answer:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if user is not None:
+            headers["Authorization"] = f"Bearer {user}"
+        return await self.request("POST", path, body, headers=headers, **kwargs)
+
+    async def new_session(self) -> dict[str, Any]:
+        answer = await self.post("/uuid", headers={"User-Agent": "TestBrowser/1.0 (X11; Linux x86_64)"})
+        assert answer.code == 200, answer.body
+        return dict(answer.body)
+
+    async def wait(self, cursor: str, status: int = 0, **kwargs: Any) -> Answer:
+        return await self.post("/wait", {"cursor": cursor, "status": status}, **kwargs)
