@@ -33,6 +33,8 @@ log = logging.getLogger("qrlogin")
 ENV_PREFIX = "QRLOGIN_"
 #: largest request body the server reads at all (the API refuses >16 KiB itself)
 MAX_BODY_SIZE = 1024 * 1024
+#: pending connections the kernel queues for us: bursts of PCs must not be reset
+LISTEN_BACKLOG = 2048
 #: how long shutdown waits for in-flight requests
 SHUTDOWN_GRACE = 10.0
 
@@ -131,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     parse_command_line([argv[0], *env_arguments(os.environ), *argv[1:]])
 
-    sockets = bind_sockets(options.port, options.address or None)
+    sockets = bind_sockets(options.port, options.address or None, backlog=LISTEN_BACKLOG)
     port = sockets[0].getsockname()[1]
     embedded: EmbeddedRedis | None = None
     redis_url = options.redis_url

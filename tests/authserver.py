@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 from tornado.httpserver import HTTPServer
-from tornado.testing import bind_unused_port
+from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
 #: bearer token -> the UserInfo claims the server answers with
@@ -59,7 +60,8 @@ class AuthServer:
         return f"http://127.0.0.1:{self.port}/userinfo"
 
     def start(self) -> None:
-        sock, self.port = bind_unused_port()
+        sock = bind_sockets(0, "127.0.0.1", family=socket.AF_INET, backlog=1024)[0]
+        self.port = sock.getsockname()[1]
         self._server = HTTPServer(Application([(r"/userinfo", UserInfoHandler, dict(server=self))]))
         self._server.add_sockets([sock])
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
-from tornado.testing import bind_unused_port
+from tornado.netutil import bind_sockets
 
 from auth import Authenticator, TokenIssuer
 from handlers import Services, make_app
+from main import LISTEN_BACKLOG
 from qrimage import QrRenderer
 from redis_map import ChangeListener, SessionStore, WaiterRegistry, connect, connect_pubsub
 
@@ -66,9 +68,11 @@ class Instance:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> Instance:
-        await self.listener.start()
-        sock, self.port = bind_unused_port()
+    async def start(self, *, listen: bool = True) -> Instance:
+        if listen:
+            await self.listener.start()
+        sock = bind_sockets(0, "127.0.0.1", family=socket.AF_INET, backlog=LISTEN_BACKLOG)[0]
+        self.port = sock.getsockname()[1]
         self._server = HTTPServer(make_app(self.services), max_body_size=1024 * 1024)
         self._server.add_sockets([sock])
         return self

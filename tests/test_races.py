@@ -1,0 +1,84 @@
+"""Racing requests: exactly one winner, nothing handed out twice, load queues rather than fails."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import MakeInstance
+from tests.service import Instance
+
+RACERS = 12
+
+
+async def test_concurrent_confirms_have_exactly_one_winner(make_instance: MakeInstance) -> None:
+    first, second = await make_instance(), await make_instance()
+    session = await first.new_session()
+    answers = await asyncio.gather(
+        *(
+            (first if i % 2 else second).post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+            for i in range(RACERS)
+        )
+    )
+    codes = sorted(answer.code for answer in answers)
+    assert codes == [200] + [409] * (RACERS - 1)
+    assert {a.error for a in answers if a.code == 409} == {"invalid_state"}
+
+
+async def test_confirm_racing_cancel_has_exactly_one_outcome(service: Instance) -> None:
+    for _ in range(10):
+        session = await service.new_session()
+        confirm, cancel = await asyncio.gather(
+            service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token"),
+            service.post("/cancel", {"uuid": session["uuid"]}, user="alice-token"),
+        )
+        assert sorted([confirm.code, cancel.code]) == [200, 409]
+        final = (await service.wait(session["cursor"])).body["status"]
+        assert final == (2 if confirm.code == 200 else 3)
+
+
+async def test_concurrent_exchanges_hand_out_exactly_one_token(make_instance: MakeInstance) -> None:
+    first, second = await make_instance(), await make_instance()
+    session = await first.new_session()
+    await first.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+    code = (await first.wait(session["cursor"])).body["code"]
+    exchange = {"cursor": session["cursor"], "code": code}
+    answers = await asyncio.gather(*((first if i % 2 else second).post("/token", exchange) for i in range(RACERS)))
+    winners = [answer for answer in answers if answer.code == 200]
+    assert len(winners) == 1
+    assert winners[0].body["user"]["sub"] == "alice"
+    assert all(a.code == 400 and a.error == "invalid_grant" for a in answers if a.code != 200)
+
+
+async def test_exchange_needs_the_cursor_not_just_the_code(service: Instance) -> None:
+    session = await service.new_session()
+    await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+    code = (await service.wait(session["cursor"])).body["code"]
+    forged = session["uuid"] + "." + "B" * 43
+    assert (await service.post("/token", {"cursor": forged, "code": code})).error == "invalid_grant"
+    wrong_code = "x" * 22
+    assert (await service.post("/token", {"cursor": session["cursor"], "code": wrong_code})).code == 400
+    # Failed attempts do not burn the real login.
+    token = await service.post("/token", {"cursor": session["cursor"], "code": code})
+    assert token.code == 200
+
+
+async def test_exchange_before_confirm_is_refused(service: Instance) -> None:
+    session = await service.new_session()
+    await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
+    answer = await service.post("/token", {"cursor": session["cursor"], "code": "A" * 22})
+    assert answer.code == 400 and answer.error == "invalid_grant"
+
+
+async def test_hundreds_of_concurrent_requests_queue_rather_than_fail(make_instance: MakeInstance) -> None:
+    """Past the Redis pool's 64 connections requests wait their turn: no 'Too many connections'."""
+    service = await make_instance(wait_timeout=30)
+    sessions = await asyncio.gather(*(service.post("/uuid") for _ in range(400)))
+    assert [s.code for s in sessions] == [200] * 400
+    waits = [asyncio.ensure_future(service.wait(s.body["cursor"])) for s in sessions]
+    confirms = await asyncio.gather(
+        *(service.post("/confirm", {"uuid": s.body["uuid"]}, user="bob-token") for s in sessions)
+    )
+    assert [c.code for c in confirms] == [200] * 400
+    answers = await asyncio.gather(*waits)
+    assert all(answer.code == 200 and answer.body["status"] == 2 for answer in answers)
+    assert await service.registry.wait_until(lambda r: r.waiters == 0, timeout=5)
