@@ -61,13 +61,13 @@ PHONE_TEXTS = {
     "failed": "Something went wrong. Try again.",
 }
 #: what the error page tells a person, per error class; anything else reads as a generic failure
-_ERROR_TEXTS: dict[type[LoginError], tuple[str, str]] = {
+ERROR_TEXTS: dict[type[LoginError], tuple[str, str]] = {
     SessionNotFound: ("This code has expired", "Ask for a new code on the computer and scan it again."),
     InvalidTransition: ("This code was already used", "Ask for a new code on the computer if you want to log in."),
     NotFound: ("Page not found", "There is nothing at this address."),
     StorageUnavailable: ("Service busy", "The service cannot be reached right now. Try again shortly."),
 }
-_FAILURE_TEXT = ("Something went wrong", "The page could not be shown. Try again shortly.")
+FAILURE_TEXT = ("Something went wrong", "The page could not be shown. Try again shortly.")
 
 
 def load_translations() -> None:
@@ -124,7 +124,7 @@ class PageHandler(LoginErrorHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = self._login_error(status_code, kwargs.get("exc_info"))
-        title, detail = _ERROR_TEXTS.get(type(error), _FAILURE_TEXT)
+        title, detail = ERROR_TEXTS.get(type(error), FAILURE_TEXT)
         self.clear_header("Retry-After")
         self.set_status(error.status_code)
         self.render("error.html", title=title, detail=detail)
