@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.service import Instance
+
 try:
-    from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+    from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 except ImportError:  # the HTTP-only page tests still run
     async_playwright = None
 
@@ -84,6 +86,23 @@ async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
 async def csp_violations(page: Page) -> list[str]:
     violations: list[str] = await page.evaluate("window.__cspViolations")
     return violations
+
+
+async def open_login(new_page: NewPage, service: Instance, **context: Any) -> tuple[Page, dict[str, Any]]:
+    """The PC's login page once it shows a QR, and the session its /uuid answer created."""
+    pc = await new_page(**context)
+    async with pc.expect_response("**/uuid") as created:
+        await pc.goto(service.base_url + "/")
+    session: dict[str, Any] = await (await created.value).json()
+    await expect(pc.locator("#login")).to_have_attribute("data-state", "waiting")
+    await qr_loaded(pc)
+    return pc, session
+
+
+async def qr_loaded(pc: Page) -> None:
+    await pc.wait_for_function(
+        "() => { const qr = document.getElementById('qr'); return qr.complete && qr.naturalWidth; }"
+    )
 
 
 Snap = Callable[["Page", str], Awaitable[None]]

@@ -13,29 +13,12 @@ from playwright.async_api import Page, expect
 
 from auth import DemoAuthenticator
 from tests.conftest import MakeInstance
-from tests.pages.conftest import PHONE, Decode, NewPage, Snap, csp_violations
+from tests.pages.conftest import PHONE, Decode, NewPage, Snap, csp_violations, open_login, qr_loaded
 from tests.service import Instance
 
 
 async def demo_instance(make_instance: MakeInstance, **options: Any) -> Instance:
     return await make_instance(authenticator=DemoAuthenticator(), demo=True, **options)
-
-
-async def open_login(new_page: NewPage, service: Instance, **context: Any) -> tuple[Page, dict[str, Any]]:
-    """The PC's login page once it shows a QR, and the session its /uuid answer created."""
-    pc = await new_page(**context)
-    async with pc.expect_response("**/uuid") as created:
-        await pc.goto(service.base_url + "/")
-    session: dict[str, Any] = await (await created.value).json()
-    await expect(pc.locator("#login")).to_have_attribute("data-state", "waiting")
-    await qr_loaded(pc)
-    return pc, session
-
-
-async def qr_loaded(pc: Page) -> None:
-    await pc.wait_for_function(
-        "() => { const qr = document.getElementById('qr'); return qr.complete && qr.naturalWidth; }"
-    )
 
 
 async def read_qr(pc: Page, decode_qr: Decode) -> str:

@@ -7,6 +7,7 @@ import re
 
 from auth import DemoAuthenticator
 from handlers.pages import CSP, ERROR_TEXTS, FAILURE_TEXT, LOGIN_TEXTS, PHONE_TEXTS, WEB_ROOT
+from redis_map import EmbeddedRedis
 from tests.conftest import MakeInstance
 from tests.service import Answer, Instance
 
@@ -109,3 +110,10 @@ def test_every_page_string_has_a_chinese_translation() -> None:
             wanted.add(double or single)
     assert "Log in with the app" in wanted and "Deny" in wanted
     assert wanted - translated == set()
+
+
+async def test_an_unreachable_store_is_a_busy_page(make_instance: MakeInstance) -> None:
+    with EmbeddedRedis() as own:  # a Redis of this test's own, so it may stop it
+        service = await make_instance(redis_url=own.url)
+    answer = await get(service, f"/s/{UNKNOWN_UUID}")
+    assert answer.code == 503 and "Service busy" in html(answer)

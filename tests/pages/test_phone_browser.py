@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 import pytest
+from PIL import Image
 
 pytest.importorskip("playwright", reason="playwright not installed: pip install -r requirements-dev.txt")
 
@@ -11,10 +15,12 @@ from playwright.async_api import expect
 from auth import DemoAuthenticator
 from tests.authserver import USERS
 from tests.conftest import MakeInstance
-from tests.pages.conftest import PHONE, NewPage, Snap, csp_violations
+from tests.pages.conftest import PHONE, NewPage, Snap, csp_violations, open_login
 
 #: a user agent and a name that would run script if a page put them in as HTML
 HOSTILE_AGENT = '<script>window.pwned = "agent"</script><img src=x onerror="window.pwned = 1">'
+#: the side of the picture served for Alice
+AVATAR_SIZE = 64
 HOSTILE_NAME = '<img src=x onerror="window.pwned = 2">Mallory'
 
 
@@ -22,18 +28,34 @@ async def test_the_app_hands_its_credential_in_the_fragment(
     make_instance: MakeInstance, new_page: NewPage, snap: Snap
 ) -> None:
     service = await make_instance()  # real mode: the credential is checked by the UserInfo server
-    session = await service.new_session()
+    pc, session = await open_login(new_page, service)
+    # Alice's picture is on an https host this machine cannot reach: the browser gets a real PNG for it.
+    await pc.context.route(USERS["alice-token"]["picture"], lambda route: route.fulfill(body=avatar_png()))
+
     phone = await new_page(**PHONE)
     await phone.goto(f"{session['qr_content']}#token=alice-token")
     await expect(phone.locator("#question")).to_have_text("Log in on this computer as Alice?")
-    await expect(phone.locator("#agent")).to_have_text("unknown on Linux")  # TestBrowser/1.0 (X11; Linux x86_64)
+    await expect(phone.locator("#agent")).to_have_text(re.compile(r"Chrome \d+ on Linux"))
     assert phone.url == session["qr_content"]  # the credential left the address bar
     await snap(phone, "1-phone-asking")
 
+    await expect(pc.locator("#who")).to_have_text("Scanned by Alice")
+    avatar = pc.get_by_role("img", name="Picture of Alice")
+    await expect(avatar).to_be_visible()
+    assert await avatar.evaluate("img => img.naturalWidth") == AVATAR_SIZE
+    await expect(pc.locator("#initial")).to_be_hidden()
+    await snap(pc, "2-pc-scanned-with-picture")
+
     await phone.get_by_role("button", name="Confirm login").click()
     await expect(phone.locator("#message")).to_have_text("Done: you are logged in on the computer.")
-    confirmed = await service.wait(session["cursor"], status=1)
-    assert confirmed.body["status"] == 2 and confirmed.body["user"]["sub"] == "alice"
+    await expect(pc.locator("#who")).to_have_text("Logged in as Alice")
+    assert await csp_violations(pc) == []
+
+
+def avatar_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (AVATAR_SIZE, AVATAR_SIZE), (200, 80, 40)).save(out, format="PNG")
+    return out.getvalue()
 
 
 async def test_without_the_app_the_phone_page_says_to_use_it(
