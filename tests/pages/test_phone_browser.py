@@ -58,6 +58,17 @@ def avatar_png() -> bytes:
     return out.getvalue()
 
 
+async def test_switching_language_keeps_the_apps_credential(make_instance: MakeInstance, new_page: NewPage) -> None:
+    service = await make_instance()
+    session = await service.new_session()
+    phone = await new_page(**PHONE)
+    await phone.goto(f"{session['qr_content']}#token=bob-token")
+    await expect(phone.locator("#question")).to_have_text("Log in on this computer as Bob?")
+    await phone.get_by_role("link", name="中文").click()
+    await expect(phone.locator("#question")).to_have_text("以 Bob 的身份登录此电脑？")  # noqa: RUF001
+    await expect(phone.get_by_role("button", name="确认登录")).to_be_enabled()
+
+
 async def test_without_the_app_the_phone_page_says_to_use_it(
     make_instance: MakeInstance, new_page: NewPage, snap: Snap
 ) -> None:
