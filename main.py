@@ -108,6 +108,7 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
             renderer=QrRenderer(executor),
             public_url=options.public_url or None,
             wait_timeout=options.wait_timeout,
+            demo=not options.auth_url,
         )
         server = HTTPServer(make_app(services), max_body_size=MAX_BODY_SIZE)
         server.add_sockets(sockets)

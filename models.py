@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from useragent import describe
+
 
 class Status(enum.IntEnum):
     """A login session's status; ``-1 < status < 2`` means still pending."""
@@ -49,9 +51,12 @@ class Requester:
 
     def as_json(self) -> dict[str, str]:
         created = datetime.fromtimestamp(self.created_at, tz=UTC)
+        agent = describe(self.user_agent)
         return {
             "ip": self.ip,
             "user_agent": self.user_agent,
+            "browser": agent.browser,
+            "os": agent.system,
             "created_at": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
 

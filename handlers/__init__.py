@@ -10,6 +10,7 @@ from tornado.web import Application, url
 from auth import Authenticator, TokenIssuer
 from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import BaseHandler, NotFoundHandler
+from handlers.pages import LoginPageHandler, PageNotFoundHandler, PhonePageHandler, load_translations, page_settings
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
@@ -30,6 +31,10 @@ class Services:
     public_url: str | None = None
     #: longest a /wait stays parked before answering with the current status
     wait_timeout: float = 25.0
+    #: demo mode: the phone page offers demo identities (the auth accepts ``Bearer demo:<name>``)
+    demo: bool = False
+    #: fresh codes the PC page fetches on expiry with nobody scanning, before it stops and asks
+    idle_codes: int = 5
 
 
 def make_app(services: Services, **settings: Any) -> Application:
@@ -49,8 +54,12 @@ def make_app(services: Services, **settings: Any) -> Application:
         url(r"/cancel", CancelHandler, actions),
         url(r"/token", TokenHandler, dict(store=store, tokens=services.tokens)),
         url(r"/me", MeHandler, dict(tokens=services.tokens)),
+        url(r"/", LoginPageHandler, dict(idle_codes=services.idle_codes)),
+        url(r"/s/([0-9a-f]{32})", PhonePageHandler, dict(store=store, demo=services.demo)),
+        url(r"/s/.*", PageNotFoundHandler),
     ]
-    return Application(routes, default_handler_class=NotFoundHandler, **settings)
+    load_translations()
+    return Application(routes, default_handler_class=NotFoundHandler, **{**page_settings(), **settings})
 
 
 __all__ = ["BaseHandler", "Services", "make_app"]

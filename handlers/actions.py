@@ -55,13 +55,19 @@ class ActionHandler(BaseHandler):
 
 
 class ScanHandler(ActionHandler):
-    """waiting -> scanned; answers with the requesting PC so the app can show it."""
+    """waiting -> scanned; answers with the requesting PC (and who scanned) so the app can show it."""
 
     async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
         status = await self.store.scan(uuid, user)
         view = await self.store.require(uuid)
         requester = view.requester.as_json() if view.requester else None
-        return {"status": int(status), "state": status.state, "requester": requester, "expires_in": view.expires_in}
+        return {
+            "status": int(status),
+            "state": status.state,
+            "requester": requester,
+            "user": user.as_json(),
+            "expires_in": view.expires_in,
+        }
 
 
 class ConfirmHandler(ActionHandler):

@@ -24,8 +24,37 @@ _HTTP_ERRORS: dict[int, type[LoginError]] = {404: NotFound, 405: MethodNotAllowe
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 
 
+class LoginErrorHandler(RequestHandler):
+    """Turns any failure into a LoginError for ``write_error``; logs LoginErrors as answers, not faults."""
+
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # A LoginError is an answer, not a fault: one line, no traceback.
+        if isinstance(value, LoginError):
+            log.debug("%s %s -> %d %s", self.request.method, self.request.path, value.status_code, value.error)
+            return
+        super().log_exception(typ, value, tb)
+
+    @staticmethod
+    def _login_error(status_code: int, exc_info: ExcInfo | None) -> LoginError:
+        exc = exc_info[1] if exc_info else None
+        if isinstance(exc, LoginError):
+            return exc
+        if isinstance(exc, HTTPError):
+            status_code = exc.status_code
+        known = _HTTP_ERRORS.get(status_code)
+        if known is not None:
+            return known()
+        if 400 <= status_code < 500:
+            error = InvalidRequest()
+            error.status_code = status_code
+            return error
+        return InternalError()
+
+
 @stream_request_body
-class BaseHandler(RequestHandler):
+class BaseHandler(LoginErrorHandler):
     """Reads JSON objects in, writes JSON out; every failure becomes ``{"error", "message"}``.
 
     The body is streamed so an oversized one is refused with a JSON 413 as soon
@@ -101,31 +130,6 @@ class BaseHandler(RequestHandler):
         self.write_json(
             {"status": error.status_code, "error": error.error, "message": error.message}, error.status_code
         )
-
-    def log_exception(
-        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        # A LoginError is an answer, not a fault: one line, no traceback.
-        if isinstance(value, LoginError):
-            log.debug("%s %s -> %d %s", self.request.method, self.request.path, value.status_code, value.error)
-            return
-        super().log_exception(typ, value, tb)
-
-    @staticmethod
-    def _login_error(status_code: int, exc_info: ExcInfo | None) -> LoginError:
-        exc = exc_info[1] if exc_info else None
-        if isinstance(exc, LoginError):
-            return exc
-        if isinstance(exc, HTTPError):
-            status_code = exc.status_code
-        known = _HTTP_ERRORS.get(status_code)
-        if known is not None:
-            return known()
-        if 400 <= status_code < 500:
-            error = InvalidRequest()
-            error.status_code = status_code
-            return error
-        return InternalError()
 
 
 class NotFoundHandler(BaseHandler):

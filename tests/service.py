@@ -44,6 +44,8 @@ class Instance:
         wait_timeout: float = 10.0,
         code_ttl: float = 60.0,
         public_url: str | None = None,
+        demo: bool = False,
+        idle_codes: int = 5,
     ) -> None:
         self.redis = connect(redis_url)
         self.pubsub_redis = connect_pubsub(redis_url)
@@ -59,6 +61,8 @@ class Instance:
             renderer=QrRenderer(),
             public_url=public_url,
             wait_timeout=wait_timeout,
+            demo=demo,
+            idle_codes=idle_codes,
         )
         self.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
         self.port = 0
