@@ -86,6 +86,11 @@ class SessionStore:
     def key(self, uuid: str) -> str:
         return f"{self.namespace}:session:{{{uuid}}}"
 
+    async def ping(self) -> None:
+        """Returns once Redis answers; StorageUnavailable if it does not."""
+        async with storage_errors():
+            await self._redis.ping()
+
     async def create(self, requester: Requester) -> NewSession:
         """Start a waiting session for the PC described by ``requester``."""
         uuid = secrets.token_hex(16)
