@@ -85,6 +85,12 @@ class UserMismatch(LoginError):
     description = "The login session was scanned by another user."
 
 
+class NotScanned(LoginError):
+    error = "not_scanned"
+    status_code = 409
+    description = "Scan the login session first: the app must show who asks before confirming."
+
+
 class InvalidGrant(LoginError):
     error = "invalid_grant"
     status_code = 400

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import prometheus_client
@@ -31,12 +32,24 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def prepare_multiprocess(processes: int) -> Path | None:
+@dataclass(frozen=True)
+class MultiprocessDir:
+    """A metrics directory made for this run; only the process that made it removes it."""
+
+    path: Path
+    owner: int
+
+    def remove(self) -> None:
+        if os.getpid() == self.owner:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def prepare_multiprocess(processes: int) -> MultiprocessDir | None:
     """Before forking ``processes`` (0: one per core) children: a fresh shared metrics directory.
 
-    Returns the directory it made (remove it at exit), or None when there is
-    nothing to do: a single process, or a directory already given in
-    ``PROMETHEUS_MULTIPROC_DIR`` (whoever set it owns it and clears it).
+    Returns the directory it made, or None when there is nothing to do: a
+    single process, or a directory already given in ``PROMETHEUS_MULTIPROC_DIR``
+    (whoever set it owns it, and clears it before starting the service).
     """
     if processes == 1 or multiprocess_dir():
         return None
@@ -46,18 +59,13 @@ def prepare_multiprocess(processes: int) -> Path | None:
     # imports it before options are parsed: pick again now that the directory
     # is known (the store notices forks itself, by pid).
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-    return path
+    return MultiprocessDir(path, os.getpid())
 
 
 def mark_process_dead(pid: int) -> None:
     """For the forking parent: drop a dead child's live gauges (its counters stay counted)."""
     if multiprocess_dir():
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-
-
-def remove_multiprocess_dir(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 class Metrics:

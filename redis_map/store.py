@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from errors import InvalidGrant, InvalidTransition, SessionNotFound, StorageUnavailable, UserMismatch
+from errors import InvalidGrant, InvalidTransition, NotScanned, SessionNotFound, StorageUnavailable, UserMismatch
 from models import Identity, NewSession, Requester, SessionView, Status
 
 #: a session's uuid: 128 random bits as hex (public: it is in the QR)
@@ -41,6 +41,7 @@ _TRANSITION_ERRORS: Mapping[str, type[Exception]] = {
     "not_found": SessionNotFound,
     "invalid_state": InvalidTransition,
     "user_mismatch": UserMismatch,
+    "not_scanned": NotScanned,
 }
 
 

@@ -123,5 +123,11 @@ class Instance:
         assert answer.code == 200, answer.body
         return dict(answer.body)
 
+    async def approve(self, uuid: str, user: str) -> Answer:
+        """What the app does: scan (and show who asks), then confirm."""
+        scan = await self.post("/scan", {"uuid": uuid}, user=user)
+        assert scan.code == 200, scan.body
+        return await self.post("/confirm", {"uuid": uuid}, user=user)
+
     async def wait(self, cursor: str, status: int = 0, **kwargs: Any) -> Answer:
         return await self.post("/wait", {"cursor": cursor, "status": status}, **kwargs)
