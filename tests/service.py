@@ -12,10 +12,16 @@ from tornado.testing import bind_unused_port
 
 from auth import Authenticator, TokenIssuer
 from handlers import Services, make_app
+from handlers.security import HttpPolicy
+from metrics import Metrics
 from qrimage import QrRenderer
 from redis_map import ChangeListener, SessionStore, WaiterRegistry, connect, connect_pubsub
+from redis_map.audit import AuditLog
+from redis_map.ratelimit import RateLimiter, RateLimits
 
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
+#: test instances run with the service's default abuse limits
+DEFAULT_LIMITS = RateLimits()
 
 
 @dataclass
@@ -42,13 +48,19 @@ class Instance:
         wait_timeout: float = 10.0,
         code_ttl: float = 60.0,
         public_url: str | None = None,
+        rate_limits: RateLimits | None = DEFAULT_LIMITS,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
+        self.store_url = redis_url
         self.redis = connect(redis_url)
         self.pubsub_redis = connect_pubsub(redis_url)
         self.store = SessionStore(self.redis, namespace=namespace, session_ttl=session_ttl, code_ttl=code_ttl)
         self.registry = WaiterRegistry()
         self.listener = ChangeListener(self.pubsub_redis, self.store.channel, self.registry)
         self.tokens = TokenIssuer(TEST_SECRET, ttl=300)
+        self.metrics = Metrics()
+        self.audit = AuditLog(self.redis, namespace=namespace, session_key=self.store.key)
+        limiter = RateLimiter(self.redis, namespace=namespace, limits=rate_limits, wait_timeout=wait_timeout)
         self.services = Services(
             store=self.store,
             registry=self.registry,
@@ -57,6 +69,11 @@ class Instance:
             renderer=QrRenderer(),
             public_url=public_url,
             wait_timeout=wait_timeout,
+            limiter=limiter,
+            audit=self.audit,
+            metrics=self.metrics,
+            policy=HttpPolicy.of(cors_origins),
+            listener=self.listener,
         )
         self.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
         self.port = 0
