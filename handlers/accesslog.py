@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.locks import Event
@@ -76,7 +77,7 @@ class InFlight:
     async def idle(self, timeout: float) -> bool:
         """Wait until no request is in flight; False if some still are after ``timeout`` seconds."""
         try:
-            await self._idle.wait(timeout=timeout)
+            await self._idle.wait(timeout=timedelta(seconds=timeout))
         except TimeoutError:
             return False
         return True
