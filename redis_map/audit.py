@@ -14,7 +14,6 @@ Every command touches one key, so Redis Cluster serves them too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from errors import StorageUnavailable
+from redis_map.background import cancel_and_wait
 from redis_map.store import storage_errors
 
 log = logging.getLogger("qrlogin.audit")
@@ -149,11 +149,7 @@ class AuditSweeper:
         self._task = asyncio.create_task(self._run(), name="qrlogin-audit-sweeper")
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
 
     async def _run(self) -> None:
