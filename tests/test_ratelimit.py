@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -10,6 +12,7 @@ from redis_map import connect
 from redis_map.ratelimit import Rate, RateLimits
 from tests.authserver import AuthServer
 from tests.conftest import MakeInstance
+from tests.process import ROOT
 from tests.service import Answer, Instance
 
 
@@ -143,3 +146,11 @@ def test_rate_limit_option_parses(spec: str, expected: RateLimits | None) -> Non
 def test_bad_rate_limit_option_fails_loudly(spec: str) -> None:
     with pytest.raises(ValueError, match=r"rate|invalid literal"):
         RateLimits.parse(spec)
+
+
+@pytest.mark.parametrize(
+    ("option", "says"), [("--rate-limit=uuid=3", "unknown rate limit"), ("--cors-origins=*", "CORS origin")]
+)
+def test_main_refuses_a_bad_option_before_starting(option: str, says: str) -> None:
+    done = subprocess.run([sys.executable, "main.py", option], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and says in done.stderr
