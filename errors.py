@@ -7,6 +7,8 @@ data layer raises these and knows nothing else of HTTP.
 
 from __future__ import annotations
 
+import math
+
 
 class LoginError(Exception):
     """Base of every error a client can cause or be told about."""
@@ -17,6 +19,8 @@ class LoginError(Exception):
     status_code = 400
     #: the human-readable default message
     description = "The request could not be served."
+    #: seconds the client should wait before trying again (sent as Retry-After), if any
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.description)
@@ -40,6 +44,12 @@ class BodyTooLarge(LoginError):
     error = "body_too_large"
     status_code = 413
     description = "The request body is too large."
+
+
+class OriginNotAllowed(LoginError):
+    error = "origin_not_allowed"
+    status_code = 403
+    description = "Cross-origin requests are not allowed from this origin."
 
 
 class NotFound(LoginError):
@@ -75,6 +85,12 @@ class UserMismatch(LoginError):
     description = "The login session was scanned by another user."
 
 
+class NotScanned(LoginError):
+    error = "not_scanned"
+    status_code = 409
+    description = "Scan the login session first: the app must show who asks before confirming."
+
+
 class InvalidGrant(LoginError):
     error = "invalid_grant"
     status_code = 400
@@ -106,6 +122,19 @@ class AuthTimeout(LoginError):
     error = "auth_timeout"
     status_code = 504
     description = "The auth server did not answer in time."
+
+
+# -- abuse limits --------------------------------------------------------------
+
+
+class RateLimited(LoginError):
+    error = "rate_limited"
+    status_code = 429
+    description = "Too many requests; try again later."
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 # -- our own infrastructure ----------------------------------------------------

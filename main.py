@@ -22,10 +22,16 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.options import define, options, parse_command_line
 
+import audit
 from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
 from handlers import Services, make_app
+from handlers.events import LoginEvents
+from handlers.security import HttpPolicy, parse_origins
+from metrics import Metrics, prepare_multiprocess
 from qrimage import QrRenderer
 from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
+from redis_map.audit import AuditLog, AuditSweeper
+from redis_map.ratelimit import RateLimiter, RateLimits
 
 log = logging.getLogger("qrlogin")
 
@@ -50,6 +56,8 @@ define("code_ttl", default=60.0, type=float, help="seconds the PC has to exchang
 define("token_ttl", default=3600, type=int, help="seconds a login token from /token stays valid")
 define("auth_timeout", default=5.0, type=float, help="seconds to wait for the auth server")
 define("namespace", default="qrlogin", type=str, help="prefix of every Redis key and channel")
+define("rate_limit", default="on", type=str, help="abuse limits: on, off, or overrides like 'uuid_ip=30/60,wait_ip=50'")
+define("cors_origins", default="", type=str, help="comma-separated origins allowed to call the API cross-origin")
 
 
 def env_arguments(environ: Mapping[str, str]) -> list[str]:
@@ -80,7 +88,12 @@ def token_secret() -> str:
 
 
 async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
-    """Run the service on ``sockets`` until SIGINT or SIGTERM."""
+    """Run the service on ``sockets`` until SIGINT or SIGTERM, then stop gracefully.
+
+    Stopping: no new connections; every parked /wait answers at once with its
+    current state; requests in flight (a confirm waiting on the auth server)
+    finish, for up to SHUTDOWN_GRACE; then Redis is closed.
+    """
     async with AsyncExitStack() as stack:
         redis = connect(redis_url)
         stack.push_async_callback(redis.aclose)
@@ -94,6 +107,12 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
         listener = ChangeListener(pubsub_redis, store.channel, registry)
         await listener.start()
         stack.push_async_callback(listener.stop)
+
+        metrics = Metrics()
+        audit_log = AuditLog(redis, namespace=options.namespace, session_key=store.key)
+        sweeper = AuditSweeper(audit_log, on_expired=LoginEvents(metrics).expired)
+        sweeper.start()
+        stack.push_async_callback(sweeper.stop)
 
         authenticator = build_authenticator()
         stack.callback(authenticator.close)
@@ -109,6 +128,16 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
             public_url=options.public_url or None,
             wait_timeout=options.wait_timeout,
             demo=not options.auth_url,
+            limiter=RateLimiter(
+                redis,
+                namespace=options.namespace,
+                limits=RateLimits.parse(options.rate_limit),
+                wait_timeout=options.wait_timeout,
+            ),
+            audit=audit_log,
+            metrics=metrics,
+            policy=HttpPolicy(cors_origins=parse_origins(options.cors_origins)),
+            listener=listener,
         )
         server = HTTPServer(make_app(services), max_body_size=MAX_BODY_SIZE)
         server.add_sockets(sockets)
@@ -124,6 +153,8 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
         # Answer every parked /wait now, so browsers re-poll another instance.
         registry.closing = True
         registry.notify_all()
+        if not await services.in_flight.idle(SHUTDOWN_GRACE):
+            log.warning("%d requests were still in flight after %.0fs", services.in_flight.count, SHUTDOWN_GRACE)
         try:
             await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
         except TimeoutError:
@@ -132,7 +163,14 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
+    if argv[1:2] == ["audit"]:
+        sys.exit(audit.run(argv[2:], os.environ))
     parse_command_line([argv[0], *env_arguments(os.environ), *argv[1:]])
+    try:
+        RateLimits.parse(options.rate_limit)
+        parse_origins(options.cors_origins)
+    except ValueError as exc:
+        sys.exit(f"qrlogin: {exc}")
 
     sockets = bind_sockets(options.port, options.address or None, backlog=LISTEN_BACKLOG)
     port = sockets[0].getsockname()[1]
@@ -142,10 +180,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         embedded = EmbeddedRedis()
         redis_url = embedded.start()
         log.info("no --redis-url: started an embedded Redis at %s", redis_url)
+    # Before any fork (--processes), so every process's metrics land in one place.
+    metrics_dir = prepare_multiprocess(getattr(options, "processes", 1))
     try:
         log.info("qrlogin listening on http://%s:%d", options.address or "*", port)
         asyncio.run(serve(redis_url, sockets))
     finally:
+        if metrics_dir is not None:
+            metrics_dir.remove()
         if embedded is not None:
             embedded.stop()
     log.info("stopped")

@@ -13,8 +13,10 @@ from typing import Any
 from auth import Authenticator
 from errors import InvalidRequest, MissingCredential
 from handlers.base import MAX_CREDENTIAL, BaseHandler
+from handlers.events import LoginEvents
 from models import Identity
 from redis_map import SessionStore
+from redis_map.ratelimit import RateLimiter
 from redis_map.store import UUID_PATTERN
 
 #: a bearer credential, RFC 6750's token68 syntax
@@ -24,15 +26,25 @@ BEARER = re.compile(r"Bearer +([A-Za-z0-9._~+/:@-]+=*) *", re.IGNORECASE)
 class ActionHandler(BaseHandler):
     """Shared flow of the app's actions; subclasses make the transition."""
 
-    def initialize(self, store: SessionStore, authenticator: Authenticator) -> None:
+    def initialize(
+        self, store: SessionStore, authenticator: Authenticator, limiter: RateLimiter, events: LoginEvents
+    ) -> None:
         self.store = store
         self.authenticator = authenticator
+        self.limiter = limiter
+        self.events = events
 
     async def post(self) -> None:
         body = self.json_body()
         uuid = self.str_field(body, "uuid", UUID_PATTERN)
-        user = await self.authenticator.identify(self.credential(body))
+        credential = self.credential(body)
+        await self.limiter.check_action(self.request.remote_ip or "")
+        user = await self.authenticator.identify(credential)
+        await self.limiter.check_user_action(user.sub)
         self.write_json(await self.act(uuid, user))
+
+    async def record(self, outcome: str, uuid: str, user: Identity) -> None:
+        await self.events.outcome(outcome, uuid, user=user.sub, ip=self.request.remote_ip or "")
 
     def credential(self, body: dict[str, Any]) -> str:
         """The app's ``Authorization`` header, or the body's ``authorization`` field."""
@@ -75,6 +87,7 @@ class ConfirmHandler(ActionHandler):
 
     async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
         status = await self.store.confirm(uuid, user)
+        await self.record("confirmed", uuid, user)
         return {"status": 200, "state": status.state}
 
 
@@ -83,4 +96,5 @@ class CancelHandler(ActionHandler):
 
     async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
         status = await self.store.cancel(uuid, user)
+        await self.record("denied", uuid, user)
         return {"status": int(status), "state": status.state}

@@ -10,7 +10,16 @@ from typing import Any
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from errors import BodyTooLarge, InternalError, InvalidJSON, InvalidRequest, LoginError, MethodNotAllowed, NotFound
+from errors import (
+    BodyTooLarge,
+    InternalError,
+    InvalidJSON,
+    InvalidRequest,
+    LoginError,
+    MethodNotAllowed,
+    NotFound,
+    OriginNotAllowed,
+)
 
 log = logging.getLogger("qrlogin.api")
 
@@ -60,6 +69,9 @@ class BaseHandler(LoginErrorHandler):
     The body is streamed so an oversized one is refused with a JSON 413 as soon
     as its Content-Length is seen, without buffering it.
     """
+
+    #: the wire code of the error answered, if any (for the access log)
+    error_code: str | None = None
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -117,6 +129,14 @@ class BaseHandler(LoginErrorHandler):
             raise InvalidRequest(f"'{name}' must be between {allowed.start} and {allowed.stop - 1}.")
         return value
 
+    def options(self, *args: str) -> None:
+        """A CORS preflight: 204 for an allowed origin (handlers.security adds the headers), else 403."""
+        policy = self.settings.get("http_policy")
+        if policy is None or not policy.allows(self.request.headers.get("Origin")):
+            raise OriginNotAllowed()
+        self.set_status(204)
+        self.finish()
+
     def write_json(self, payload: dict[str, Any], status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(payload, separators=(",", ":")))
@@ -126,6 +146,9 @@ class BaseHandler(LoginErrorHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = self._login_error(status_code, kwargs.get("exc_info"))
         self.clear_header("Retry-After")
+        if error.retry_after is not None:
+            self.set_header("Retry-After", str(error.retry_after))
+        self.error_code = error.error
         self.set_status(error.status_code)
         self.write_json(
             {"status": error.status_code, "error": error.error, "message": error.message}, error.status_code

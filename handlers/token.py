@@ -5,6 +5,7 @@ from __future__ import annotations
 from auth import InvalidToken, TokenIssuer
 from errors import CredentialRejected, InvalidGrant, MissingCredential
 from handlers.base import BaseHandler
+from handlers.events import LoginEvents
 from redis_map import SessionStore
 from redis_map.store import CODE_PATTERN, CURSOR_PATTERN
 
@@ -12,9 +13,10 @@ from redis_map.store import CODE_PATTERN, CURSOR_PATTERN
 class TokenHandler(BaseHandler):
     """Exchanges ``{"cursor", "code"}`` exactly once for a signed login token."""
 
-    def initialize(self, store: SessionStore, tokens: TokenIssuer) -> None:
+    def initialize(self, store: SessionStore, tokens: TokenIssuer, events: LoginEvents) -> None:
         self.store = store
         self.tokens = tokens
+        self.events = events
 
     async def post(self) -> None:
         body = self.json_body()
@@ -23,6 +25,7 @@ class TokenHandler(BaseHandler):
         if not CURSOR_PATTERN.fullmatch(cursor) or not CODE_PATTERN.fullmatch(code):
             raise InvalidGrant()
         user = await self.store.exchange(cursor, code)
+        await self.events.outcome("exchanged", cursor.partition(".")[0], user=user.sub, ip=self.request.remote_ip or "")
         self.write_json(
             {
                 "user": user.as_json(),

@@ -9,8 +9,10 @@ from tornado.ioloop import IOLoop
 
 from errors import InvalidRequest
 from handlers.base import BaseHandler
+from metrics import Metrics
 from models import SessionView, Status
 from redis_map import SessionStore, WaiterRegistry
+from redis_map.ratelimit import RateLimiter, WaitSlots
 from redis_map.store import CURSOR_PATTERN
 
 #: every status a client may say it knows
@@ -26,12 +28,23 @@ class WaitHandler(BaseHandler):
     reads as an expired session, which tells an outsider nothing.
     """
 
-    def initialize(self, store: SessionStore, registry: WaiterRegistry, wait_timeout: float) -> None:
+    def initialize(
+        self,
+        store: SessionStore,
+        registry: WaiterRegistry,
+        wait_timeout: float,
+        limiter: RateLimiter,
+        metrics: Metrics,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.wait_timeout = wait_timeout
+        self.limiter = limiter
+        self.metrics = metrics
         self._wait_future: asyncio.Future[bool] | None = None
         self._gone = False
+        #: when the notice that woke this waiter reached the process (loop time)
+        self._woken_at: float | None = None
 
     async def post(self) -> None:
         body = self.json_body()
@@ -39,12 +52,16 @@ class WaitHandler(BaseHandler):
         if not CURSOR_PATTERN.fullmatch(cursor):
             raise InvalidRequest("'cursor' is malformed.")
         known = Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
-        view = await self._wait_for_change(cursor, known)
+        async with self.limiter.wait_slots(self.request.remote_ip or "") as slots:
+            with self.metrics.waiters.track_inprogress():
+                view = await self._wait_for_change(cursor, known, slots)
         if view is None:
             return  # the PC left; nothing to answer
         self.write_json(view.wait_answer())
+        if self._woken_at is not None and view.status is not known:
+            self.metrics.wake_latency.observe(IOLoop.current().time() - self._woken_at)
 
-    async def _wait_for_change(self, cursor: str, known: Status) -> SessionView | None:
+    async def _wait_for_change(self, cursor: str, known: Status, slots: WaitSlots) -> SessionView | None:
         """The session once its status is not ``known``, or at the deadline; None if the PC left."""
         loop = IOLoop.current()
         deadline = loop.time() + self.wait_timeout
@@ -58,16 +75,20 @@ class WaitHandler(BaseHandler):
                 now = loop.time()
                 if now >= deadline:
                     return view
+                # The cursor is right (else the view read as expired): count this wait on its session.
+                await slots.admit(uuid)
                 if self._gone:
                     return None  # the PC left while we were reading
                 if watch.generation != generation:
+                    self._woken_at = watch.notified_at
                     continue  # notified while reading: read again
                 # Expiry publishes nothing, so also wake when the TTL runs out.
                 expiry = now + view.ttl_ms / 1000 + EXPIRY_SLACK if view.ttl_ms > 0 else deadline
                 wake_at = min(deadline, expiry)
                 self._wait_future = cast("asyncio.Future[bool]", watch.condition.wait(timeout=wake_at))
                 try:
-                    await self._wait_future
+                    if await self._wait_future:
+                        self._woken_at = watch.notified_at
                 except asyncio.CancelledError:
                     return None
                 finally:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from redis_map.background import cancel_and_wait
 from redis_map.waiters import WaiterRegistry
 
 log = logging.getLogger("qrlogin.listener")
@@ -53,11 +54,7 @@ class ChangeListener:
         await asyncio.wait_for(self._subscribed.wait(), START_TIMEOUT)
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
 
     async def _run(self) -> None:

@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from errors import InvalidGrant, InvalidTransition, SessionNotFound, StorageUnavailable, UserMismatch
+from errors import InvalidGrant, InvalidTransition, NotScanned, SessionNotFound, StorageUnavailable, UserMismatch
 from models import Identity, NewSession, Requester, SessionView, Status
 
 #: a session's uuid: 128 random bits as hex (public: it is in the QR)
@@ -41,6 +41,7 @@ _TRANSITION_ERRORS: Mapping[str, type[Exception]] = {
     "not_found": SessionNotFound,
     "invalid_state": InvalidTransition,
     "user_mismatch": UserMismatch,
+    "not_scanned": NotScanned,
 }
 
 
@@ -85,6 +86,11 @@ class SessionStore:
 
     def key(self, uuid: str) -> str:
         return f"{self.namespace}:session:{{{uuid}}}"
+
+    async def ping(self) -> None:
+        """Returns once Redis answers; StorageUnavailable if it does not."""
+        async with storage_errors():
+            await self._redis.ping()
 
     async def create(self, requester: Requester) -> NewSession:
         """Start a waiting session for the PC described by ``requester``."""

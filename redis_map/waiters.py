@@ -23,7 +23,7 @@ from tornado.locks import Condition
 class SessionWatch:
     """The wake-up point shared by all waiters of one session."""
 
-    __slots__ = ("condition", "generation", "waiters")
+    __slots__ = ("condition", "generation", "notified_at", "waiters")
 
     def __init__(self) -> None:
         self.condition = Condition()
@@ -31,6 +31,8 @@ class SessionWatch:
         self.generation = 0
         #: how many waiters hold this watch
         self.waiters = 0
+        #: the loop time of the last notification (for the wake latency metric)
+        self.notified_at = 0.0
 
 
 class WaiterRegistry:
@@ -69,6 +71,7 @@ class WaiterRegistry:
         if entry is None:
             return False
         entry.generation += 1
+        entry.notified_at = IOLoop.current().time()
         entry.condition.notify_all()
         return True
 

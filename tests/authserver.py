@@ -36,6 +36,12 @@ class UserInfoHandler(RequestHandler):
             self.write(b"<html>hello</html>")
         elif token == "no-sub":
             self.write({"name": "Nobody"})
+        elif token == "held-alice":
+            # Answers as alice only once the test releases it.
+            self.server.held.set()
+            await self.server.release.wait()
+            self.set_header("Content-Type", "application/json")
+            self.write(json.dumps(USERS["alice-token"]))
         elif token == "slow":
             # Never answers within the service's auth timeout.
             await self.server.release.wait()
@@ -52,6 +58,8 @@ class AuthServer:
     def __init__(self) -> None:
         self.calls = 0
         self.release = asyncio.Event()
+        #: set when a "held-alice" check arrives (and waits for ``release``)
+        self.held = asyncio.Event()
         self._server: HTTPServer | None = None
         self.port = 0
 

@@ -55,9 +55,13 @@ async def test_whole_login_from_qr_to_token(service: Instance) -> None:
     assert gone.body["status"] == -1 and gone.body["state"] == "expired"
 
 
-async def test_confirm_without_scan_logs_in(service: Instance) -> None:
+async def test_confirm_without_scan_is_refused(service: Instance) -> None:
+    """The app must have been shown who asks (/scan) before it may confirm."""
     session = await service.new_session()
-    confirm = await service.post("/confirm", {"uuid": session["uuid"]}, user="bob-token")
+    blind = await service.post("/confirm", {"uuid": session["uuid"]}, user="bob-token")
+    assert blind.code == 409 and blind.error == "not_scanned"
+    assert (await service.wait(session["cursor"], status=-1)).body["status"] == 0
+    confirm = await service.approve(session["uuid"], "bob-token")
     assert confirm.code == 200
     answer = await service.wait(session["cursor"])
     assert answer.body["status"] == 2

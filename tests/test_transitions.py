@@ -18,13 +18,13 @@ class Scenario(NamedTuple):
     status_after: int  # what the PC's /wait then reports
 
 
-ALICE_CONFIRMED = [("confirm", "alice-token")]
+ALICE_CONFIRMED = [("scan", "alice-token"), ("confirm", "alice-token")]
 
 SCENARIOS: dict[str, Scenario] = {
     # allowed
     "scan-waiting": Scenario([], "scan", "alice-token", 200, None, 1),
     "rescan-by-same-user": Scenario([("scan", "alice-token")], "scan", "alice-token", 200, None, 1),
-    "confirm-waiting": Scenario([], "confirm", "alice-token", 200, None, 2),
+    "confirm-waiting-unscanned": Scenario([], "confirm", "alice-token", 409, "not_scanned", 0),
     "confirm-scanned": Scenario([("scan", "alice-token")], "confirm", "alice-token", 200, None, 2),
     "cancel-waiting": Scenario([], "cancel", "alice-token", 200, None, 3),
     "cancel-scanned": Scenario([("scan", "alice-token")], "cancel", "alice-token", 200, None, 3),
@@ -72,7 +72,7 @@ async def test_action_on_unknown_session_is_404(service: Instance, action: str) 
 
 async def test_confirmed_session_keeps_its_user(service: Instance) -> None:
     session = await service.new_session()
-    await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+    assert (await service.approve(session["uuid"], "alice-token")).code == 200
     await service.post("/confirm", {"uuid": session["uuid"]}, user="bob-token")
     await service.post("/scan", {"uuid": session["uuid"]}, user="bob-token")
     answer = await service.wait(session["cursor"])

@@ -22,7 +22,8 @@ async def test_wait_answers_at_once_when_status_already_differs(service: Instanc
 async def test_wait_answers_on_change_long_before_its_timeout(make_instance: MakeInstance) -> None:
     service = await make_instance(wait_timeout=30)
     session = await service.new_session()
-    parked = asyncio.ensure_future(service.wait(session["cursor"]))
+    await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
+    parked = asyncio.ensure_future(service.wait(session["cursor"], status=1))
     assert await service.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
     started = time.monotonic()
     await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
@@ -59,7 +60,7 @@ async def test_wait_answers_expired_when_the_session_ttl_runs_out(make_instance:
 async def test_confirmed_code_expires_after_code_ttl(make_instance: MakeInstance) -> None:
     service = await make_instance(code_ttl=0.5, wait_timeout=30)
     session = await service.new_session()
-    await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+    await service.approve(session["uuid"], "alice-token")
     confirmed = await service.wait(session["cursor"])
     assert confirmed.body["status"] == 2
     expired = await service.wait(session["cursor"], status=2)
@@ -71,7 +72,8 @@ async def test_confirmed_code_expires_after_code_ttl(make_instance: MakeInstance
 async def test_one_confirm_wakes_only_that_sessions_waiters(make_instance: MakeInstance) -> None:
     service = await make_instance(wait_timeout=30)
     target, other = await service.new_session(), await service.new_session()
-    target_waits = [asyncio.ensure_future(service.wait(target["cursor"])) for _ in range(3)]
+    await service.post("/scan", {"uuid": target["uuid"]}, user="alice-token")
+    target_waits = [asyncio.ensure_future(service.wait(target["cursor"], status=1)) for _ in range(3)]
     other_wait = asyncio.ensure_future(service.wait(other["cursor"]))
     assert await service.registry.wait_until(lambda r: r.waiters == 4, timeout=5)
     other_watch = service.registry.get(other["uuid"])
@@ -150,7 +152,8 @@ async def test_notification_during_the_read_is_not_missed(service: Instance) -> 
     """Races a confirm against the waiter's first read, many times over."""
     for _ in range(30):
         session = await service.new_session()
-        waiting = asyncio.ensure_future(service.wait(session["cursor"], timeout=8))
+        assert (await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
+        waiting = asyncio.ensure_future(service.wait(session["cursor"], status=1, timeout=8))
         confirm = asyncio.ensure_future(service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token"))
         answer, confirmed = await asyncio.gather(waiting, confirm)
         assert confirmed.code == 200
@@ -159,7 +162,7 @@ async def test_notification_during_the_read_is_not_missed(service: Instance) -> 
 
 async def test_wait_with_a_wrong_secret_learns_nothing(service: Instance) -> None:
     session = await service.new_session()
-    await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+    await service.approve(session["uuid"], "alice-token")
     forged = session["uuid"] + "." + "A" * 43
     answer = await service.wait(forged, status=0)
     assert answer.body == {"status": -1, "state": "expired", "expires_in": 0}

@@ -4,7 +4,7 @@
 --          code, code_ttl_ms, channel, uuid
 -- Returns  {outcome, status}; outcome is 'ok' (changed and published),
 --          'same' (already so, nothing to do), 'not_found',
---          'invalid_state' or 'user_mismatch'.
+--          'invalid_state', 'user_mismatch' or 'not_scanned'.
 local key = KEYS[1]
 local action, sub, name, picture = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local code, code_ttl_ms, channel, uuid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -34,6 +34,11 @@ if action == 'scan' then
   new_status = 1
   redis.call('HSET', key, 'status', 1, 'sub', sub, 'name', name, 'picture', picture)
 elseif action == 'confirm' then
+  -- Only a scanned session can be confirmed: the app has then been given
+  -- the requesting PC's details (ip, browser, time) to show before this.
+  if status ~= 1 then
+    return {'not_scanned', status}
+  end
   new_status = 2
   redis.call('HSET', key, 'status', 2, 'sub', sub, 'name', name, 'picture', picture,
              'code', code)

@@ -77,7 +77,7 @@ async def test_the_phone_page_of_an_unknown_code_is_a_page_not_a_dump(service: I
 
 async def test_the_phone_page_of_a_used_code_says_so(service: Instance) -> None:
     session = await service.new_session()
-    assert (await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")).code == 200
+    assert (await service.approve(session["uuid"], "alice-token")).code == 200
     answer = await get(service, f"/s/{session['uuid']}")
     assert answer.code == 409 and "This code was already used" in html(answer)
 

@@ -1,0 +1,47 @@
+"""What happened to logins: counted in the metrics and appended to the audit stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+
+from errors import StorageUnavailable
+from metrics import Metrics
+from redis_map.audit import AuditLog
+
+log = logging.getLogger("qrlogin.audit")
+
+
+class LoginEvents:
+    """Records session starts and outcomes; a failing audit write never fails the login itself."""
+
+    def __init__(self, metrics: Metrics, audit: AuditLog | None = None, *, code_ttl: float = 60.0) -> None:
+        self.metrics = metrics
+        self.audit = audit
+        self._code_ttl = code_ttl
+
+    async def opened(self, uuid: str, ttl: float) -> None:
+        self.metrics.sessions.labels("created").inc()
+        if self.audit is not None:
+            await self._quietly(self.audit.opened(uuid, ttl))
+
+    async def outcome(self, outcome: str, uuid: str, *, user: str = "", ip: str = "") -> None:
+        """``confirmed``, ``denied`` or ``exchanged`` (``expired`` comes from the sweep)."""
+        self.metrics.sessions.labels(outcome).inc()
+        if self.audit is None:
+            return
+        await self._quietly(self.audit.record(outcome, uuid, user=user, ip=ip))
+        if outcome == "confirmed":
+            # The confirm gave the session a new TTL: its expiry is due then.
+            await self._quietly(self.audit.opened(uuid, self._code_ttl))
+
+    def expired(self, count: int) -> None:
+        """The sweep's callback: ``count`` sessions expired."""
+        self.metrics.sessions.labels("expired").inc(count)
+
+    async def _quietly(self, write: Awaitable[None]) -> None:
+        try:
+            await write
+        except StorageUnavailable:
+            self.metrics.redis_errors.labels("audit").inc()
+            log.warning("audit write failed: Redis unreachable")

@@ -1,0 +1,46 @@
+"""Operations endpoints: ``/healthz`` (alive), ``/readyz`` (can serve), ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+from errors import StorageUnavailable
+from handlers.base import BaseHandler
+from metrics import CONTENT_TYPE, Metrics
+from redis_map import ChangeListener, SessionStore, WaiterRegistry
+
+
+class HealthHandler(BaseHandler):
+    """The process is alive and its event loop turns."""
+
+    def get(self) -> None:
+        self.write_json({"status": "ok"})
+
+
+class ReadyHandler(BaseHandler):
+    """200 when this instance can serve logins: Redis answers, the change subscription is up, not stopping."""
+
+    def initialize(self, store: SessionStore, registry: WaiterRegistry, listener: ChangeListener | None) -> None:
+        self.store = store
+        self.registry = registry
+        self.listener = listener
+
+    async def get(self) -> None:
+        checks = {"redis": True, "pubsub": True, "accepting": not self.registry.closing}
+        try:
+            await self.store.ping()
+        except StorageUnavailable:
+            checks["redis"] = False
+        if self.listener is not None:
+            checks["pubsub"] = self.listener.connected
+        ready = all(checks.values())
+        self.write_json({"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
+
+
+class MetricsHandler(BaseHandler):
+    """The Prometheus text exposition; in multiprocess mode, of every process."""
+
+    def initialize(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(self.metrics.exposition())

@@ -1,0 +1,203 @@
+"""Abuse limits kept in Redis, so they hold across processes and machines.
+
+Two kinds, each one Lua call on one key (so Redis Cluster serves them too),
+each key under ``<namespace>:rl:`` and always with a TTL:
+
+- request rates: a fixed-window counter per rule and client (``INCR``, and
+  ``PEXPIRE`` when the window opens);
+- concurrent long-polls: a sorted set of holders scored by when their slot
+  lapses, so a process that dies while holding slots leaks none for longer
+  than one wait.
+
+Clients are named in keys by a hash, never by their IP or user id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import secrets
+import time
+from dataclasses import dataclass, fields
+from importlib import resources
+from types import TracebackType
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from errors import RateLimited, StorageUnavailable
+from redis_map.store import storage_errors
+
+_SCRIPTS = resources.files(__package__) / "scripts"
+
+#: Retry-After of a refused /wait: a slot frees as soon as any parked wait answers
+WAIT_RETRY_AFTER = 2
+#: how much longer than the longest wait a slot is held if never released
+SLOT_SLACK = 10.0
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most ``count`` requests per ``period`` seconds."""
+
+    count: int
+    period: float = 60.0
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``"120/60"`` (count/seconds) or ``"120"`` (per minute)."""
+        count, _, period = text.partition("/")
+        rate = cls(int(count), float(period) if period else 60.0)
+        if rate.count < 1 or rate.period <= 0:
+            raise ValueError(f"a rate needs a count >= 1 and a period > 0, not {text!r}")
+        return rate
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The limits; the defaults are far above what a person does, even behind a shared NAT."""
+
+    #: ``POST /uuid`` per client IP (a login page asks once per QR, every couple of minutes)
+    uuid_ip: Rate = Rate(120, 60)
+    #: ``/scan``, ``/confirm``, ``/cancel`` per client IP, counted before the auth check
+    action_ip: Rate = Rate(300, 60)
+    #: the same per user, counted once the auth server named them
+    action_user: Rate = Rate(60, 60)
+    #: ``/wait`` parked at once on one session (one page polls; a few tabs or retries at most)
+    wait_session: int = 5
+    #: ``/wait`` parked at once from one client IP
+    wait_ip: int = 500
+
+    @classmethod
+    def parse(cls, spec: str) -> RateLimits | None:
+        """``"off"``: None; ``"on"`` or ``""``: the defaults; else ``"uuid_ip=30/60,wait_ip=50"`` overrides."""
+        spec = spec.strip()
+        if spec == "off":
+            return None
+        if spec in ("", "on"):
+            return cls()
+        overrides: dict[str, Any] = {}
+        known = {f.name for f in fields(cls)}
+        for item in spec.split(","):
+            name, _, value = item.strip().partition("=")
+            if name not in known or not value:
+                raise ValueError(f"unknown rate limit {item.strip()!r}; known: {', '.join(sorted(known))}")
+            if name.startswith("wait_"):
+                cap = int(value)
+                if cap < 1:
+                    raise ValueError(f"rate limit {name} must be >= 1")
+                overrides[name] = cap
+            else:
+                overrides[name] = Rate.parse(value)
+        return cls(**overrides)
+
+
+def _client_id(who: str) -> str:
+    return hashlib.sha256(who.encode()).hexdigest()[:32]
+
+
+class RateLimiter:
+    """Checks the limits; raises RateLimited (429) past one.  ``limits=None``: no limits, no Redis calls."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis | None,
+        *,
+        namespace: str = "qrlogin",
+        limits: RateLimits | None = None,
+        wait_timeout: float = 25.0,
+    ) -> None:
+        self.limits = limits if redis is not None else None
+        self._redis = redis
+        self._prefix = f"{namespace}:rl"
+        #: how long a /wait slot lives if its holder never releases it
+        self.slot_hold = wait_timeout + SLOT_SLACK
+        if redis is not None:
+            self._hit = redis.register_script((_SCRIPTS / "rate_hit.lua").read_text())
+            self._acquire = redis.register_script((_SCRIPTS / "slot_acquire.lua").read_text())
+
+    @classmethod
+    def off(cls) -> RateLimiter:
+        return cls(None)
+
+    async def check_session_request(self, ip: str) -> None:
+        """One ``POST /uuid`` from ``ip``."""
+        if self.limits is not None:
+            await self._count("uuid_ip", self.limits.uuid_ip, ip)
+
+    async def check_action(self, ip: str) -> None:
+        """One app action from ``ip``, before its credential is checked."""
+        if self.limits is not None:
+            await self._count("action_ip", self.limits.action_ip, ip)
+
+    async def check_user_action(self, sub: str) -> None:
+        """One app action by the user ``sub``, once the auth server named them."""
+        if self.limits is not None:
+            await self._count("action_user", self.limits.action_user, sub)
+
+    def wait_slots(self, ip: str) -> WaitSlots:
+        """The slots one ``/wait`` holds: its client IP's on entry, its session's on :meth:`WaitSlots.admit`."""
+        return WaitSlots(self, ip)
+
+    async def _count(self, rule: str, rate: Rate, who: str) -> None:
+        key = f"{self._prefix}:{rule}:{{{_client_id(who)}}}"
+        async with storage_errors():
+            wait_ms = await self._hit(keys=[key], args=[math.ceil(rate.period * 1000), rate.count])
+        if wait_ms:
+            raise RateLimited(int(wait_ms) / 1000)
+
+    async def _take(self, key: str, limit: int, holder: str) -> bool:
+        now_ms = int(time.time() * 1000)
+        hold_ms = int(self.slot_hold * 1000)
+        async with storage_errors():
+            return bool(await self._acquire(keys=[key], args=[now_ms, hold_ms, limit, holder]))
+
+    async def _give_back(self, key: str, holder: str) -> None:
+        # Best effort: a slot that cannot be released lapses on its own.
+        assert self._redis is not None
+        with contextlib.suppress(StorageUnavailable):
+            async with storage_errors():
+                await self._redis.zrem(key, holder)
+
+
+class WaitSlots:
+    """An async context holding a ``/wait``'s concurrency slots; releases them on exit."""
+
+    def __init__(self, limiter: RateLimiter, ip: str) -> None:
+        self._limiter = limiter
+        self._ip = ip
+        self._holder = secrets.token_hex(8)
+        self._held: list[str] = []
+        self._admitted: str | None = None
+
+    async def __aenter__(self) -> WaitSlots:
+        limits = self._limiter.limits
+        if limits is not None:
+            await self._take(f"wait_ip:{{{_client_id(self._ip)}}}", limits.wait_ip)
+        return self
+
+    async def admit(self, uuid: str) -> None:
+        """Take the session's slot (once): call it only with a cursor known to be right.
+
+        The uuid is public, so counting waits with wrong cursors would let anyone
+        who saw the QR crowd out the real PC.
+        """
+        limits = self._limiter.limits
+        if limits is None or self._admitted == uuid:
+            return
+        await self._take(f"wait_session:{{{uuid}}}", limits.wait_session)
+        self._admitted = uuid
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for key in self._held:
+            await self._limiter._give_back(key, self._holder)
+        self._held.clear()
+
+    async def _take(self, name: str, limit: int) -> None:
+        key = f"{self._limiter._prefix}:{name}"
+        if not await self._limiter._take(key, limit, self._holder):
+            raise RateLimited(WAIT_RETRY_AFTER, "Too many long-polls at once; try again shortly.")
+        self._held.append(key)
