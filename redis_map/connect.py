@@ -76,6 +76,20 @@ def cluster_url(url: str) -> str:
     raise ValueError(f"--redis-cluster needs a redis:// or rediss:// URL, not {url!r}")
 
 
+def redis_url_of(url: str, *, cluster: bool = False) -> str:
+    """The URL to connect to, checked: ``url`` ("" for the embedded Redis), as a Cluster if asked.
+
+    ValueError says what is wrong, before anything connects or forks.
+    """
+    if cluster:
+        if not url:
+            raise ValueError("--redis-cluster needs --redis-url naming a node of the cluster")
+        url = cluster_url(url)
+    if url:
+        parse_target(url)
+    return url
+
+
 def parse_target(url: str) -> RedisTarget:
     """Reads a Redis URL; ValueError names what is wrong with it."""
     parts = urlsplit(url)

@@ -67,7 +67,10 @@ class EmbeddedRedis:
             + "\n"
         )
         self._process = subprocess.Popen(  # noqa: S603 (our own binary and config)
-            [redis_server_binary(), str(config)], stdin=subprocess.DEVNULL
+            [redis_server_binary(), str(config)],
+            stdin=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C meant for us must not stop it before our workers finish.
+            start_new_session=True,
         )
         self._wait_until_ready()
         return self.url
