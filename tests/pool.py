@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from tests.service import TEST_SECRET, Answer
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 #: what the test's nginx logs per request: enough to see which instance served it
 ACCESS_LOG_FORMAT = "'$request_method $request_uri $status $upstream_addr'"
+#: what a forger claims to be
+FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"}
 
 
 @dataclass
@@ -106,3 +109,30 @@ class Client:
         if response.headers.get("Content-Type", "").startswith("application/json") and response.body:
             parsed = json.loads(response.body)
         return Answer(response.code, parsed, dict(response.headers))
+
+
+async def login(pc: Client, phone: Client, number: int, pc_ip: str) -> None:
+    """One whole login; each step tagged ?login=<number> so nginx's log shows where it went."""
+    tag = f"?login={number}"
+    created = await pc.post("/uuid" + tag, headers=FORGED)
+    assert created.code == 200, created.body
+    cursor, uuid = created.body["cursor"], created.body["uuid"]
+    user = f"demo:user{number}"
+
+    parked = asyncio.ensure_future(pc.post("/wait" + tag, {"cursor": cursor, "status": 0}))
+    scanned = await phone.post("/scan" + tag, {"uuid": uuid}, user=user)
+    assert scanned.code == 200, scanned.body
+    assert scanned.body["requester"]["ip"] == pc_ip  # the PC's real address, not nginx's nor the forged one
+    assert (await parked).body["status"] == 1  # woken by the change, not by the timeout
+
+    parked = asyncio.ensure_future(pc.post("/wait" + tag, {"cursor": cursor, "status": 1}))
+    confirmed = await phone.post("/confirm" + tag, {"uuid": uuid}, user=user)
+    assert confirmed.code == 200, confirmed.body
+    answer = await parked
+    assert answer.body["status"] == 2, answer.body
+
+    token = await pc.post("/token" + tag, {"cursor": cursor, "code": answer.body["code"]})
+    assert token.code == 200, token.body
+    assert token.body["user"]["name"] == f"user{number}"
+    again = await pc.post("/token" + tag, {"cursor": cursor, "code": answer.body["code"]})
+    assert again.code == 400 and again.error == "invalid_grant"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.pool import Client, Served, start_instances, start_nginx
+from tests.pool import FORGED, Client, Served, login, start_instances, start_nginx
 from tests.procs import Process, require_program
 
 #: logins driven through the pool
@@ -23,8 +23,6 @@ CONCURRENCY = 15
 WAIT_TIMEOUT = 20
 #: the address the "PC" connects from; the phone uses 127.0.0.1, nginx and the instances too
 PC_IP = "127.0.0.2"
-#: what a forger claims to be
-FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"}
 
 
 @dataclass
@@ -69,40 +67,13 @@ def pool(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         client.close()
 
 
-async def login(pc: Client, phone: Client, number: int) -> None:
-    """One whole login; each step tagged ?login=<number> so nginx's log shows where it went."""
-    tag = f"?login={number}"
-    created = await pc.post("/uuid" + tag, headers=FORGED)
-    assert created.code == 200, created.body
-    cursor, uuid = created.body["cursor"], created.body["uuid"]
-    user = f"demo:user{number}"
-
-    parked = asyncio.ensure_future(pc.post("/wait" + tag, {"cursor": cursor, "status": 0}))
-    scanned = await phone.post("/scan" + tag, {"uuid": uuid}, user=user)
-    assert scanned.code == 200, scanned.body
-    assert scanned.body["requester"]["ip"] == PC_IP  # the PC's real address, not nginx's nor the forged one
-    assert (await parked).body["status"] == 1  # woken by the change, not by the timeout
-
-    parked = asyncio.ensure_future(pc.post("/wait" + tag, {"cursor": cursor, "status": 1}))
-    confirmed = await phone.post("/confirm" + tag, {"uuid": uuid}, user=user)
-    assert confirmed.code == 200, confirmed.body
-    answer = await parked
-    assert answer.body["status"] == 2, answer.body
-
-    token = await pc.post("/token" + tag, {"cursor": cursor, "code": answer.body["code"]})
-    assert token.code == 200, token.body
-    assert token.body["user"]["name"] == f"user{number}"
-    again = await pc.post("/token" + tag, {"cursor": cursor, "code": answer.body["code"]})
-    assert again.code == 400 and again.error == "invalid_grant"
-
-
 async def test_many_logins_through_nginx_land_on_different_instances_and_all_complete(pool: Pool) -> None:
     pc, phone = Client(pool.url, source_ip=PC_IP), Client(pool.url)
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def bounded(number: int) -> None:
         async with gate:
-            await login(pc, phone, number)
+            await login(pc, phone, number, PC_IP)
 
     try:
         await asyncio.wait_for(asyncio.gather(*(bounded(n) for n in range(LOGINS))), timeout=WAIT_TIMEOUT * 4)
