@@ -15,10 +15,9 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.exceptions import ClusterError, RedisClusterException
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio.sentinel import Sentinel
+
+from redis_map import sentinel
 
 #: most connections one process opens for commands; past it requests queue
 MAX_CONNECTIONS = 64
@@ -33,21 +32,8 @@ SENTINEL_PORT = 26379
 #: the port of a Redis named without one
 REDIS_PORT = 6379
 
-#: every failure that means "Redis cannot be reached right now", never "bad data"
-STORAGE_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError,  # also MasterNotFoundError, BusyLoadingError, MaxConnectionsError
-    RedisTimeoutError,
-    ClusterError,  # ClusterDownError, MasterDownError
-    RedisClusterException,  # the cluster could not be reached or a slot is not covered
-    OSError,
-)
-
 #: a client for commands: one server (or a Sentinel-managed master), or a Cluster
 RedisClient: TypeAlias = "aioredis.Redis | RedisCluster"
-
-
-class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
-    """The Sentinel pool (follows failovers) with the blocking pool's queueing past its limit."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +126,7 @@ def connect(url: str) -> RedisClient:
     if target.kind == "sentinel":
         client = _sentinel(target).master_for(
             target.service,
-            connection_pool_class=BlockingSentinelPool,
+            connection_pool_class=sentinel.BlockingSentinelPool,
             max_connections=MAX_CONNECTIONS,
             timeout=POOL_TIMEOUT,
             **timeouts,

@@ -17,10 +17,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
 
-from redis_map.connect import STORAGE_ERRORS, RedisClient
-from redis_map.pubsub import pump
-from redis_map.sharded import SUBSCRIPTION_ERRORS, ShardedSubscription, shard_channels
+from redis_map.connect import RedisClient
+from redis_map.failures import STORAGE_ERRORS, SUBSCRIPTION_ERRORS
+from redis_map.pubsub import first_failure, pump
+from redis_map.sentinel import watch_master
+from redis_map.sharded import ShardedSubscription, shard_channels
 from redis_map.waiters import WaiterRegistry
 
 log = logging.getLogger("qrlogin.listener")
@@ -85,7 +88,11 @@ class ChangeListener:
         pubsub = redis.pubsub()
         try:
             await pubsub.subscribe(self._channel)
-            await pump(pubsub, self._handle)
+            pool = redis.connection_pool
+            if isinstance(pool, SentinelConnectionPool):
+                await first_failure(pump(pubsub, self._handle), watch_master(pool, pubsub))
+            else:
+                await pump(pubsub, self._handle)
         finally:
             with contextlib.suppress(*STORAGE_ERRORS):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]

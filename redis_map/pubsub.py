@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.asyncio.client import PubSub
@@ -39,3 +40,16 @@ async def pump(pubsub: PubSub, handle: Handler) -> None:
         if now - last_ping >= PING_INTERVAL:
             last_ping = now
             await pubsub.ping()
+
+
+async def first_failure(*forever: Coroutine[Any, Any, None]) -> None:
+    """Runs coroutines that only end by raising; raises the first failure, cancelling the rest."""
+    tasks = [asyncio.create_task(coroutine) for coroutine in forever]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

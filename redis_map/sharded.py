@@ -15,7 +15,6 @@ to re-read.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,19 +24,11 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from redis_map.connect import STORAGE_ERRORS
-from redis_map.pubsub import pump
+from redis_map.failures import STORAGE_ERRORS, TopologyChanged
+from redis_map.pubsub import first_failure, pump
 
 #: hex digits of the uuid that form the hash tag: 16**2 = 256 channels
 TAG_DIGITS = 2
-
-
-class TopologyChanged(Exception):
-    """A master stopped serving one of our channels (failover or resharding)."""
-
-
-#: what ends a subscription and makes the listener rebuild it
-SUBSCRIPTION_ERRORS: tuple[type[BaseException], ...] = (*STORAGE_ERRORS, TopologyChanged)
 
 
 def shard_tag(uuid: str) -> str:
@@ -91,7 +82,6 @@ class ShardedSubscription:
 
         clients: list[aioredis.Redis] = []
         pubsubs: list[aioredis.client.PubSub] = []
-        tasks: list[asyncio.Task[None]] = []
         try:
             for node, channels in by_node.values():
                 client = _node_client(node)
@@ -99,16 +89,8 @@ class ShardedSubscription:
                 pubsub = client.pubsub()
                 pubsubs.append(pubsub)
                 await _subscribe_by_slot(pubsub, channels)
-                tasks.append(asyncio.create_task(pump(pubsub, handle), name=f"qrlogin-shard-{node.name}"))
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # raises what broke it
+            await first_failure(*(pump(pubsub, handle) for pubsub in pubsubs))
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, *SUBSCRIPTION_ERRORS):
-                    await task
             for pubsub in pubsubs:
                 with contextlib.suppress(*STORAGE_ERRORS):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]

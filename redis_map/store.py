@@ -26,7 +26,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from errors import InvalidGrant, InvalidTransition, SessionNotFound, StorageUnavailable, UserMismatch
 from models import Identity, NewSession, Requester, SessionView, Status
-from redis_map.connect import STORAGE_ERRORS, RedisClient
+from redis_map.connect import RedisClient
+from redis_map.failures import STORAGE_ERRORS
 from redis_map.sharded import shard_channel, shard_tag
 
 #: a session's uuid: 128 random bits as hex (public: it is in the QR)
