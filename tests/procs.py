@@ -236,7 +236,7 @@ def redis_cli(*args: str, port: int) -> str:
 
 
 def run_main(*args: str) -> Process:
-    """``python main.py`` with these arguments, on loopback; waits until it listens."""
+    """Starts ``python main.py`` with these arguments, on loopback and any free port (see ``listening_port``)."""
     process = Process([sys.executable, "main.py", "--address=127.0.0.1", "--port=0", *args], name="qrlogin", cwd=ROOT)
     return process
 
