@@ -56,7 +56,6 @@ async def test_workers_share_the_port_and_complete_logins_together(supervisor: P
     finally:
         pc.close()
         phone.close()
-    assert len([line for line in supervisor.lines if " POST /token" in line]) == LOGINS * 2
     assert all(alive(pid) for pid in pids.values())
 
 
