@@ -26,12 +26,15 @@ import audit
 from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
 from handlers import Services, make_app
 from handlers.events import LoginEvents
+from handlers.proxy import TrustedProxies, behind_proxies
 from handlers.security import HttpPolicy, parse_origins
-from metrics import Metrics, prepare_multiprocess
+from metrics import Metrics, mark_process_dead, prepare_multiprocess
 from qrimage import QrRenderer
 from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
 from redis_map.audit import AuditLog, AuditSweeper
+from redis_map.connect import redis_url_of
 from redis_map.ratelimit import RateLimiter, RateLimits
+from workers import Supervisor, worker_count
 
 log = logging.getLogger("qrlogin")
 
@@ -46,7 +49,10 @@ SHUTDOWN_GRACE = 10.0
 
 define("port", default=8080, type=int, help="port to listen on (0: any free port)")
 define("address", default="", type=str, help="address to listen on ('': all interfaces)")
-define("redis_url", default="", type=str, help="redis://, rediss:// or unix:// URL; none: an embedded Redis")
+define("redis_url", default="", type=str, help="Redis URL (redis+cluster://, redis+sentinel:// too); none: embedded")
+define("redis_cluster", default=False, type=bool, help="--redis-url names a node of a Redis Cluster")
+define("processes", default=1, type=int, help="worker processes sharing the port (0: one per core)")
+define("trusted_proxies", default="", type=str, help="IPs/CIDRs of proxies whose X-Forwarded-For is believed")
 define("auth_url", default="", type=str, help="the OIDC UserInfo URL that checks the app's token; none: demo mode")
 define("public_url", default="", type=str, help="the URL phones reach the service at; none: as the PC's request")
 define("secret", default="", type=str, help="HMAC secret signing login tokens (share it across instances)")
@@ -87,7 +93,7 @@ def token_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
+async def serve(redis_url: str, sockets: list[socket.socket], proxies: TrustedProxies) -> None:
     """Run the service on ``sockets`` until SIGINT or SIGTERM, then stop gracefully.
 
     Stopping: no new connections; every parked /wait answers at once with its
@@ -139,7 +145,7 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
             policy=HttpPolicy(cors_origins=parse_origins(options.cors_origins)),
             listener=listener,
         )
-        server = HTTPServer(make_app(services), max_body_size=MAX_BODY_SIZE)
+        server = HTTPServer(behind_proxies(make_app(services), proxies), max_body_size=MAX_BODY_SIZE)
         server.add_sockets(sockets)
 
         stopping = asyncio.Event()
@@ -169,22 +175,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         RateLimits.parse(options.rate_limit)
         parse_origins(options.cors_origins)
+        redis_url = redis_url_of(options.redis_url, cluster=options.redis_cluster)
+        proxies = TrustedProxies.parse(options.trusted_proxies)
     except ValueError as exc:
         sys.exit(f"qrlogin: {exc}")
 
     sockets = bind_sockets(options.port, options.address or None, backlog=LISTEN_BACKLOG)
     port = sockets[0].getsockname()[1]
     embedded: EmbeddedRedis | None = None
-    redis_url = options.redis_url
     if not redis_url:
         embedded = EmbeddedRedis()
         redis_url = embedded.start()
         log.info("no --redis-url: started an embedded Redis at %s", redis_url)
     # Before any fork (--processes), so every process's metrics land in one place.
-    metrics_dir = prepare_multiprocess(getattr(options, "processes", 1))
+    metrics_dir = prepare_multiprocess(options.processes)
     try:
         log.info("qrlogin listening on http://%s:%d", options.address or "*", port)
-        asyncio.run(serve(redis_url, sockets))
+        if options.processes != 1:
+            options.secret = token_secret()  # one key for all workers, so any verifies any's tokens
+            worker = Supervisor(worker_count(options.processes), on_exit=mark_process_dead).run()
+            if worker is None:
+                return  # the supervisor: every worker has stopped
+            embedded = None  # a worker: the supervisor owns the embedded Redis
+            log.info("worker %d serving (pid %d)", worker, os.getpid())
+        asyncio.run(serve(redis_url, sockets, proxies))
     finally:
         if metrics_dir is not None:
             metrics_dir.remove()

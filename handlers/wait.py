@@ -7,7 +7,7 @@ from typing import cast
 
 from tornado.ioloop import IOLoop
 
-from errors import InvalidRequest
+from errors import InvalidRequest, StorageUnavailable
 from handlers.base import BaseHandler
 from metrics import Metrics
 from models import SessionView, Status
@@ -66,10 +66,17 @@ class WaitHandler(BaseHandler):
         loop = IOLoop.current()
         deadline = loop.time() + self.wait_timeout
         uuid = cursor.partition(".")[0]
+        last: SessionView | None = None
         with self.registry.watch(uuid) as watch:
             while True:
                 generation = watch.generation
-                view = await self.store.read_for_cursor(cursor)
+                try:
+                    view = await self.store.read_for_cursor(cursor)
+                except StorageUnavailable:
+                    if last is None:
+                        raise
+                    return last  # Redis went away while we were parked: what we last knew
+                last = view
                 if view.status is not known or view.status is Status.EXPIRED or self.registry.closing:
                     return view
                 now = loop.time()

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
-import redis.asyncio as aioredis
-
 from errors import StorageUnavailable
 from redis_map.background import cancel_and_wait
+from redis_map.connect import RedisClient
 from redis_map.store import storage_errors
 
 log = logging.getLogger("qrlogin.audit")
@@ -64,7 +63,7 @@ class AuditEntry:
 class AuditLog:
     """Appends outcomes to ``<namespace>:audit`` and finds expired sessions."""
 
-    def __init__(self, redis: aioredis.Redis, *, namespace: str, session_key: Callable[[str], str]) -> None:
+    def __init__(self, redis: RedisClient, *, namespace: str, session_key: Callable[[str], str]) -> None:
         self._redis = redis
         self._session_key = session_key
         self.stream = f"{namespace}:audit"

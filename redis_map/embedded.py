@@ -85,6 +85,8 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # it logs to its file; never hold our pipes open
             stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C meant for us must not stop it before our workers finish.
+            start_new_session=True,
             preexec_fn=_die_with_parent,
         )
         self._wait_until_ready()

@@ -1,9 +1,11 @@
 """The pub/sub listener: carries session changes from any process to local waiters.
 
-One subscription per process on the store's channel.  Each message
-``<uuid>:<status>`` wakes only that session's waiters here, if any.  Messages
-published while the subscription was down are lost, so every (re)subscription
-wakes all local waiters to re-read their session.
+One subscription per process on the store's channel (on a Cluster: on its 256
+shard channels, see ``redis_map.sharded``).  Each message ``<uuid>:<status>``
+wakes only that session's waiters here, if any.  Messages published while the
+subscription was down are lost, so every (re)subscription wakes all local
+waiters to re-read their session.  A broken subscription is rebuilt with
+exponential back-off; a silent cut is noticed by PINGs (``redis_map.pubsub``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
 
 from redis_map.background import cancel_and_wait
+from redis_map.connect import RedisClient
+from redis_map.failures import STORAGE_ERRORS, SUBSCRIPTION_ERRORS
+from redis_map.pubsub import first_failure, pump
+from redis_map.sentinel import watch_master
+from redis_map.sharded import ShardedSubscription, shard_channels
 from redis_map.waiters import WaiterRegistry
 
 log = logging.getLogger("qrlogin.listener")
@@ -33,12 +40,13 @@ START_TIMEOUT = 10.0
 class ChangeListener:
     """Subscribes to the change channel and wakes the registry's waiters."""
 
-    def __init__(self, redis: aioredis.Redis, channel: str, registry: WaiterRegistry) -> None:
+    def __init__(self, redis: RedisClient, channel: str, registry: WaiterRegistry) -> None:
         self._redis = redis
         self._channel = channel
         self._registry = registry
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._delay = RECONNECT_MIN_DELAY
         #: how many messages were dispatched (for metrics and tests)
         self.messages = 0
         #: how many times the subscription was (re)established
@@ -58,39 +66,50 @@ class ChangeListener:
         self._task = None
 
     async def _run(self) -> None:
-        delay = RECONNECT_MIN_DELAY
+        self._delay = RECONNECT_MIN_DELAY
         while True:
-            pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(self._channel)
-                async for message in pubsub.listen():
-                    self._handle(message)
-                    delay = RECONNECT_MIN_DELAY
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("pub/sub connection lost (%s); retrying in %.1fs", exc, delay)
+                if isinstance(self._redis, RedisCluster):
+                    subscription = ShardedSubscription(self._redis, shard_channels(self._channel))
+                    await subscription.run(self._on_subscribed, self._handle)
+                else:
+                    await self._listen(self._redis)
+            except SUBSCRIPTION_ERRORS as exc:
+                log.warning("pub/sub connection lost (%s); retrying in %.1fs", exc, self._delay)
             finally:
                 self._subscribed.clear()
-                await _close_quietly(pubsub)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_DELAY)
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, RECONNECT_MAX_DELAY)
+
+    async def _listen(self, redis: aioredis.Redis) -> None:
+        pubsub = redis.pubsub()
+        try:
+            await pubsub.subscribe(self._channel)
+            pool = redis.connection_pool
+            if isinstance(pool, SentinelConnectionPool):
+                await first_failure(pump(pubsub, self._handle), watch_master(pool, pubsub))
+            else:
+                await pump(pubsub, self._handle)
+        finally:
+            with contextlib.suppress(*STORAGE_ERRORS):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _on_subscribed(self) -> None:
+        # A (re)subscription: anything published while we were away is lost,
+        # so every parked waiter re-reads its session.
+        self.subscriptions += 1
+        self._delay = RECONNECT_MIN_DELAY
+        self._subscribed.set()
+        self._registry.notify_all()
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "subscribe":
-            # A (re)subscription: anything published while we were away is
-            # lost, so every parked waiter re-reads its session.
-            self.subscriptions += 1
-            self._subscribed.set()
-            self._registry.notify_all()
-        elif kind == "message":
+            self._on_subscribed()
+        elif kind in ("message", "smessage"):
             self.messages += 1
             data = message.get("data")
             if isinstance(data, bytes):
                 data = data.decode("ascii", "replace")
             if isinstance(data, str):
                 self._registry.notify(data.partition(":")[0])
-
-
-async def _close_quietly(pubsub: aioredis.client.PubSub) -> None:
-    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
-        await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -24,9 +24,8 @@ from importlib import resources
 from types import TracebackType
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from errors import RateLimited, StorageUnavailable
+from redis_map.connect import RedisClient
 from redis_map.store import storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
@@ -102,7 +101,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis: aioredis.Redis | None,
+        redis: RedisClient | None,
         *,
         namespace: str = "qrlogin",
         limits: RateLimits | None = None,

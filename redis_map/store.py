@@ -1,10 +1,13 @@
 """The Redis-backed status map: one hash per login session, atomic transitions.
 
-A session lives at ``<namespace>:session:{<uuid>}`` (the braces are a Redis
-Cluster hash tag) with a TTL.  Every change goes through a Lua script that
-checks, writes and publishes ``<uuid>:<status>`` on the namespace's channel in
-one step, so two racing confirms or exchanges have exactly one winner and no
-change goes unannounced.
+A session lives at ``<namespace>:session:{<tag>}<uuid>`` with a TTL, where
+``<tag>`` is the uuid's first two hex digits: a Redis Cluster hash tag, so a
+Cluster spreads sessions over 256 slots and each session's key and its change
+channel share a slot.  Every change goes through a Lua script that checks,
+writes and publishes ``<uuid>:<status>`` in one step, so two racing confirms or
+exchanges have exactly one winner and no change goes unannounced.  On one
+server it PUBLISHes on ``<namespace>:events``; on a Cluster it SPUBLISHes on
+the session's shard channel (see ``redis_map.sharded``).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio.cluster import RedisCluster
 
 from errors import InvalidGrant, InvalidTransition, NotScanned, SessionNotFound, StorageUnavailable, UserMismatch
 from models import Identity, NewSession, Requester, SessionView, Status
+from redis_map.connect import RedisClient
+from redis_map.failures import STORAGE_ERRORS
+from redis_map.sharded import shard_channel, shard_tag
 
 #: a session's uuid: 128 random bits as hex (public: it is in the QR)
 UUID_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -60,7 +64,7 @@ async def storage_errors() -> AsyncIterator[None]:
     """Turn a lost or slow Redis into the domain's StorageUnavailable."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+    except STORAGE_ERRORS as exc:
         raise StorageUnavailable() from exc
 
 
@@ -69,7 +73,7 @@ class SessionStore:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         namespace: str = "qrlogin",
         session_ttl: float = 120.0,
@@ -79,13 +83,20 @@ class SessionStore:
         self.namespace = namespace
         self.session_ttl = session_ttl
         self.code_ttl = code_ttl
-        #: where every change is announced as ``<uuid>:<status>``
+        #: where every change is announced as ``<uuid>:<status>`` (on a Cluster: the shard channels' stem)
         self.channel = f"{namespace}:events"
+        #: a Cluster announces on per-slot shard channels (Redis >= 7), one server on one channel
+        self.sharded = isinstance(redis, RedisCluster)
+        self._publish = "SPUBLISH" if self.sharded else "PUBLISH"
         self._transition = redis.register_script((_SCRIPTS / "transition.lua").read_text())
         self._exchange = redis.register_script((_SCRIPTS / "exchange.lua").read_text())
 
     def key(self, uuid: str) -> str:
-        return f"{self.namespace}:session:{{{uuid}}}"
+        return f"{self.namespace}:session:{{{shard_tag(uuid)}}}{uuid}"
+
+    def channel_for(self, uuid: str) -> str:
+        """Where changes of the session ``uuid`` are announced."""
+        return shard_channel(self.channel, uuid) if self.sharded else self.channel
 
     async def ping(self) -> None:
         """Returns once Redis answers; StorageUnavailable if it does not."""
@@ -151,7 +162,9 @@ class SessionStore:
         if not hmac.compare_digest(view.code.encode(), code.encode()):
             raise InvalidGrant()
         async with storage_errors():
-            claimed = await self._exchange(keys=[self.key(view.uuid)], args=[code, self.channel, view.uuid])
+            claimed = await self._exchange(
+                keys=[self.key(view.uuid)], args=[code, self.channel_for(view.uuid), view.uuid, self._publish]
+            )
         if not claimed:
             raise InvalidGrant()
         return view.user
@@ -172,8 +185,9 @@ class SessionStore:
             user.picture,
             code,
             int(self.code_ttl * 1000),
-            self.channel,
+            self.channel_for(uuid),
             uuid,
+            self._publish,
         ]
         async with storage_errors():
             outcome, status = await self._transition(keys=[self.key(uuid)], args=args)

@@ -1,13 +1,15 @@
 -- Moves one login session to a new status, atomically, and announces it.
 -- KEYS[1]  the session hash
 -- ARGV     action ('scan' | 'confirm' | 'cancel'), sub, name, picture,
---          code, code_ttl_ms, channel, uuid
+--          code, code_ttl_ms, channel, uuid, publish command ('PUBLISH',
+--          or 'SPUBLISH' on a Cluster: the channel shares the key's slot)
 -- Returns  {outcome, status}; outcome is 'ok' (changed and published),
 --          'same' (already so, nothing to do), 'not_found',
 --          'invalid_state', 'user_mismatch' or 'not_scanned'.
 local key = KEYS[1]
 local action, sub, name, picture = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local code, code_ttl_ms, channel, uuid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local publish = ARGV[9] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH'
 
 local current = redis.call('HMGET', key, 'status', 'sub')
 if not current[1] then
@@ -51,5 +53,5 @@ else
   return redis.error_reply('unknown action ' .. action)
 end
 
-redis.call('PUBLISH', channel, uuid .. ':' .. new_status)
+redis.call(publish, channel, uuid .. ':' .. new_status)
 return {'ok', new_status}

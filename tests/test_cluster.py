@@ -1,0 +1,178 @@
+"""On a real 3-master Redis Cluster: atomic scripts per slot, sharded pub/sub on every master."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from auth import UserInfoClient
+from redis_map import connect
+from redis_map.sharded import shard_channels
+from tests.authserver import AuthServer
+from tests.conftest import TEST_AUTH_TIMEOUT
+from tests.procs import CLUSTER_BUS_OFFSET, RedisServer, free_port, redis_cli, require_program
+from tests.service import Instance
+
+#: how long the new cluster may take until every node reports cluster_state:ok
+CLUSTER_READY_TIMEOUT = 30.0
+
+
+class Cluster:
+    def __init__(self, masters: list[RedisServer]) -> None:
+        self.masters = masters
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.masters[0].port}"
+
+    def cli(self, master: RedisServer, *args: str) -> str:
+        return redis_cli(*args, port=master.port)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    binary = require_program("redis-server", "redis-server", (7, 0, 0))
+    require_program("redis-cli", "redis-tools", (7, 0, 0))
+    directory: Path = tmp_path_factory.mktemp("cluster")
+    masters: list[RedisServer] = []
+    try:
+        for index in range(3):
+            server = RedisServer(
+                binary,
+                directory / str(index),
+                port=free_port(below=65536 - CLUSTER_BUS_OFFSET),
+                extra=["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000"],
+            )
+            masters.append(server.start())
+        addresses = [f"127.0.0.1:{server.port}" for server in masters]
+        redis_cli("--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes", port=masters[0].port)
+        deadline = time.monotonic() + CLUSTER_READY_TIMEOUT
+        # The nodes agree on the slots by gossip: no event to wait on, so ask until they do.
+        while not all("cluster_state:ok" in redis_cli("cluster", "info", port=m.port) for m in masters):
+            assert time.monotonic() < deadline, "the cluster did not become ready"
+            time.sleep(0.1)
+        yield Cluster(masters)
+    finally:
+        for server in masters:
+            server.stop()
+
+
+@pytest.fixture
+async def cluster_instances(cluster: Cluster, auth_server: AuthServer) -> AsyncIterator[list[Instance]]:
+    namespace = f"test-{secrets.token_hex(6)}"
+    instances = []
+    for _ in range(2):
+        client = UserInfoClient(auth_server.url, timeout=TEST_AUTH_TIMEOUT)
+        instances.append(await Instance(cluster.url, namespace, client, wait_timeout=30).start())
+    yield instances
+    for instance in instances:
+        await instance.stop()
+
+
+async def test_cluster_url_gives_a_store_that_publishes_sharded(cluster_instances: list[Instance]) -> None:
+    store = cluster_instances[0].store
+    assert store.sharded
+    uuid = "81" + "0" * 30
+    assert store.key(uuid).endswith(":session:{81}" + uuid)
+    assert store.channel_for(uuid) == f"{store.channel}:{{81}}"
+
+
+async def test_every_master_carries_shard_subscriptions_of_every_instance(
+    cluster: Cluster, cluster_instances: list[Instance]
+) -> None:
+    stem = cluster_instances[0].store.channel
+    channels = set(shard_channels(stem))
+    seen: set[str] = set()
+    for master in cluster.masters:
+        mine = set(cluster.cli(master, "pubsub", "shardchannels", f"{stem}:*").split())
+        assert mine, f"no shard subscription on master {master.port}"
+        counts = cluster.cli(master, "pubsub", "shardnumsub", *sorted(mine)).split()
+        assert set(counts[1::2]) == {"2"}  # both instances, on every channel
+        seen |= mine
+        # Nothing uses classic pub/sub, which a cluster broadcasts to every node.
+        assert cluster.cli(master, "pubsub", "numsub", stem).split()[1] == "0"
+    assert seen == channels
+
+
+async def test_logins_across_instances_on_a_cluster_wake_and_spread_over_masters(
+    cluster: Cluster, cluster_instances: list[Instance]
+) -> None:
+    pc_side, app_side = cluster_instances
+    sessions = [await pc_side.new_session() for _ in range(30)]
+    namespace = pc_side.store.namespace
+    count_keys = f"return #redis.call('keys', '{namespace}:session:*')"
+    per_master = [int(cluster.cli(m, "eval", count_keys, "0")) for m in cluster.masters]
+    assert sum(per_master) == 30 and all(count > 0 for count in per_master), per_master
+
+    for session in sessions:  # the app shows who asks first; the PC then waits for the confirm
+        assert (await app_side.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
+    parked = [asyncio.ensure_future(pc_side.wait(s["cursor"], status=1)) for s in sessions]
+    assert await pc_side.registry.wait_until(lambda r: r.waiters == 30, timeout=10)
+    started = time.monotonic()
+    for session in sessions:
+        answer = await app_side.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+        assert answer.code == 200, answer.body
+    answers = await asyncio.gather(*parked)
+    assert time.monotonic() - started < 10  # woken by the messages, not the 30 s timeout
+    assert [a.body["status"] for a in answers] == [2] * 30
+
+    for session, answer in zip(sessions, answers, strict=True):
+        token = await app_side.post("/token", {"cursor": session["cursor"], "code": answer.body["code"]})
+        assert token.code == 200 and token.body["user"]["sub"] == "alice"
+        again = await pc_side.post("/token", {"cursor": session["cursor"], "code": answer.body["code"]})
+        assert again.code == 400 and again.error == "invalid_grant"
+
+
+async def test_racing_confirms_on_a_cluster_have_one_winner(cluster_instances: list[Instance]) -> None:
+    first, second = cluster_instances
+    session = await first.new_session()
+    assert (await second.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
+    answers = await asyncio.gather(
+        *(
+            (first if i % 2 else second).post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+            for i in range(10)
+        )
+    )
+    assert sorted(a.code for a in answers) == [200] + [409] * 9
+
+
+async def test_redis_cluster_flag_turns_a_redis_url_into_a_cluster_url(cluster: Cluster) -> None:
+    from redis_map.connect import cluster_url
+
+    client = connect(cluster_url(f"redis://127.0.0.1:{cluster.masters[1].port}"))
+    try:
+        nodes = await client.cluster_nodes()  # type: ignore[union-attr]
+        assert len([n for n in nodes.values() if "master" in n["flags"]]) == 3
+    finally:
+        await client.aclose()
+
+
+async def test_a_master_restart_resubscribes_and_wakes_a_parked_waiter(
+    cluster: Cluster, cluster_instances: list[Instance]
+) -> None:
+    """Runs last in this module: it restarts a master of the shared cluster."""
+    pc_side, app_side = cluster_instances
+    victim = cluster.masters[0]
+    while True:  # a session whose slot another master serves, so it survives the restart
+        session = await pc_side.new_session()
+        node = pc_side.redis.get_node_from_key(pc_side.store.key(session["uuid"]))  # type: ignore[union-attr]
+        if node.port != victim.port:
+            break
+    assert (await app_side.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
+    parked = asyncio.ensure_future(pc_side.wait(session["cursor"], status=1, timeout=60))
+    assert await pc_side.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    subscriptions = pc_side.listener.subscriptions
+
+    victim.kill()
+    victim.start()  # same port and nodes.conf: it rejoins with its slots
+
+    confirmed = await app_side.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+    assert confirmed.code == 200, confirmed.body
+    answer = await asyncio.wait_for(parked, timeout=25)  # well before the 30 s wait timeout
+    assert answer.body["status"] == 2
+    assert pc_side.listener.subscriptions > subscriptions  # the subscription was rebuilt
