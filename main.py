@@ -173,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(audit.run(argv[2:], os.environ))
     parse_command_line([argv[0], *env_arguments(os.environ), *argv[1:]])
     try:
+        if options.secret:
+            TokenIssuer(options.secret)  # refuses a secret too short to sign with
         RateLimits.parse(options.rate_limit)
         parse_origins(options.cors_origins)
         redis_url = redis_url_of(options.redis_url, cluster=options.redis_cluster)

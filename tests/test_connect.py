@@ -69,3 +69,10 @@ def test_main_refuses_a_bad_trusted_proxy_before_it_starts() -> None:
     assert process.wait() != 0
     assert any("not an IP address or CIDR network: '10.0.0.0/99'" in line for line in process.lines)
     process.stop()
+
+
+def test_main_refuses_a_secret_too_short_to_sign_with() -> None:
+    process = run_main("--secret=short")
+    assert process.wait() != 0
+    assert any("at least 32 characters" in line for line in process.lines)
+    process.stop()
