@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -24,6 +25,7 @@ from tornado.options import define, options, parse_command_line
 
 from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
 from handlers import Services, make_app
+from loopprobe import LoopLagProbe
 from qrimage import QrRenderer
 from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
 
@@ -48,6 +50,7 @@ define("code_ttl", default=60.0, type=float, help="seconds the PC has to exchang
 define("token_ttl", default=3600, type=int, help="seconds a login token from /token stays valid")
 define("auth_timeout", default=5.0, type=float, help="seconds to wait for the auth server")
 define("namespace", default="qrlogin", type=str, help="prefix of every Redis key and channel")
+define("loop_probe", default=False, type=bool, help="benchmarks: measure event-loop stalls, served at /debug/stats")
 
 
 def env_arguments(environ: Mapping[str, str]) -> list[str]:
@@ -58,6 +61,15 @@ def env_arguments(environ: Mapping[str, str]) -> list[str]:
         if value is not None:
             arguments.append(f"--{name}={value}")
     return arguments
+
+
+def raise_fd_limit() -> int:
+    """Raise the open-files soft limit to the hard one (each parked /wait holds a socket); the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
 
 
 def build_authenticator() -> Authenticator:
@@ -98,6 +110,11 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qr")
         stack.callback(executor.shutdown)
 
+        probe = LoopLagProbe() if options.loop_probe else None
+        if probe is not None:
+            probe.start()
+            stack.callback(probe.stop)
+
         services = Services(
             store=store,
             registry=registry,
@@ -106,6 +123,7 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
             renderer=QrRenderer(executor),
             public_url=options.public_url or None,
             wait_timeout=options.wait_timeout,
+            probe=probe,
         )
         server = HTTPServer(make_app(services), max_body_size=MAX_BODY_SIZE)
         server.add_sockets(sockets)
@@ -131,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     parse_command_line([argv[0], *env_arguments(os.environ), *argv[1:]])
 
+    log.info("open-files limit: %d", raise_fd_limit())
     sockets = bind_sockets(options.port, options.address or None)
     port = sockets[0].getsockname()[1]
     embedded: EmbeddedRedis | None = None

@@ -10,9 +10,11 @@ from tornado.web import Application, url
 from auth import Authenticator, TokenIssuer
 from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import BaseHandler, NotFoundHandler
+from handlers.debug import DebugStatsHandler
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
+from loopprobe import LoopLagProbe
 from qrimage import QrRenderer
 from redis_map import SessionStore, WaiterRegistry
 
@@ -30,6 +32,8 @@ class Services:
     public_url: str | None = None
     #: longest a /wait stays parked before answering with the current status
     wait_timeout: float = 25.0
+    #: benchmarks only: the loop-lag probe; when set, ``/debug/stats`` is served
+    probe: LoopLagProbe | None = None
 
 
 def make_app(services: Services, **settings: Any) -> Application:
@@ -50,6 +54,8 @@ def make_app(services: Services, **settings: Any) -> Application:
         url(r"/token", TokenHandler, dict(store=store, tokens=services.tokens)),
         url(r"/me", MeHandler, dict(tokens=services.tokens)),
     ]
+    if services.probe is not None:
+        routes.append(url(r"/debug/stats", DebugStatsHandler, dict(registry=services.registry, probe=services.probe)))
     return Application(routes, default_handler_class=NotFoundHandler, **settings)
 
 

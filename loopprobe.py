@@ -1,0 +1,66 @@
+"""A loop-lag probe: how long the event loop was kept from running a due timer.
+
+Every parked long-poll shares one event loop, so anything that holds it (a
+slow callback, a thread hogging the GIL) delays them all.  The probe sets a
+timer every INTERVAL and records how late it ran; the lateness is the stall
+that preceded it (to within one interval).  Benchmarks turn it on with
+``--loop-probe`` and read it at ``/debug/stats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+#: seconds between probe timers: the resolution of the measurement
+INTERVAL = 0.001
+#: a lateness above this counts as a stall
+STALL_THRESHOLD = 0.005
+
+
+class LoopLagProbe:
+    """Records the largest lateness of a periodic timer since the last reset()."""
+
+    def __init__(self, interval: float = INTERVAL) -> None:
+        self.interval = interval
+        #: the largest lateness seen, in seconds
+        self.max_lag = 0.0
+        #: timers run since the last reset
+        self.ticks = 0
+        #: timers that ran more than STALL_THRESHOLD late since the last reset
+        self.stalls = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def start(self) -> None:
+        """Start probing the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._schedule()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def reset(self) -> None:
+        """Forget what was measured so far, e.g. before a benchmark's run."""
+        self.max_lag = 0.0
+        self.ticks = 0
+        self.stalls = 0
+
+    def as_json(self) -> dict[str, float | int]:
+        return {"loop_lag_max_ms": self.max_lag * 1000, "loop_ticks": self.ticks, "loop_stalls": self.stalls}
+
+    def _schedule(self) -> None:
+        assert self._loop is not None
+        self._due = self._loop.time() + self.interval
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        lag = self._loop.time() - self._due
+        self.ticks += 1
+        if lag > STALL_THRESHOLD:
+            self.stalls += 1
+        self.max_lag = max(self.max_lag, lag)
+        self._schedule()
