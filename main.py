@@ -16,7 +16,6 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 
 from tornado.httpserver import HTTPServer
@@ -26,7 +25,7 @@ from tornado.options import define, options, parse_command_line
 from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
 from handlers import Services, make_app
 from loopprobe import LoopLagProbe
-from qrimage import QrRenderer
+from qrimage import QrRenderer, render_pool
 from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
 
 log = logging.getLogger("qrlogin")
@@ -107,7 +106,7 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
 
         authenticator = build_authenticator()
         stack.callback(authenticator.close)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qr")
+        executor = render_pool()
         stack.callback(executor.shutdown)
 
         probe = LoopLagProbe() if options.loop_probe else None

@@ -1,16 +1,20 @@
 """Rendering a session's QR code to SVG and PNG, off the event loop.
 
-Building the QR matrix is pure Python and takes milliseconds, which would
-stall every parked long-poll if done on the loop; so it runs in an executor
-and each image is cached, as a session's QR never changes.
+Building the QR matrix is pure Python and takes about 4 ms (choosing the
+mask is most of it), which would stall every parked long-poll if done on the
+loop.  A thread does not help: it holds the GIL for up to the interpreter's
+5 ms switch interval, and the benchmark measured 14-55 ms loop stalls that way.
+So the service renders in a separate process (``render_pool()``), and each
+image is cached, as a session's QR never changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import multiprocessing
 from collections import OrderedDict
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 import qrcode
 import qrcode.constants
@@ -22,6 +26,8 @@ QUIET_ZONE = 4
 PNG_SCALE = 8
 #: rendered images kept in memory
 CACHE_SIZE = 512
+#: processes rendering QR images (each login renders one)
+RENDER_PROCESSES = 1
 
 Matrix = list[list[bool]]
 
@@ -71,6 +77,17 @@ def png_of(matrix: Matrix) -> bytes:
 def render(content: str, kind: str) -> bytes:
     matrix = qr_matrix(content)
     return svg_of(matrix) if kind == "svg" else png_of(matrix)
+
+
+def render_pool(processes: int = RENDER_PROCESSES) -> ProcessPoolExecutor:
+    """Processes to render in, off the event loop's GIL; already starting.
+
+    Spawned, not forked: a forked child would inherit the server's sockets
+    and keep connections open after the server closed them.
+    """
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(render, "warm-up", "svg")  # start the workers now, not on the first login
+    return pool
 
 
 class QrRenderer:
