@@ -12,11 +12,12 @@ stderr and prints its figures as one JSON object on stdout.  Jobs:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -146,14 +147,14 @@ async def park_and_wake(
     try:
         started = time.perf_counter()
 
-        async def park(key: str) -> Connection:
+        async def park(key: tuple[str, str]) -> Connection:
             conn = await Connection(HOST, wait_port).open()
             protocol.send_wait(conn, key[0])
             waiters.append(conn)
             return conn
 
         with every(PROGRESS_EVERY, lambda: f"{label}: parked {len(waiters)}/{n}"):
-            parked = await gather_bounded(CONNECT_CONCURRENCY, (lambda key=key: park(key) for key in keys))
+            parked = await gather_bounded(CONNECT_CONCURRENCY, (functools.partial(park, key) for key in keys))
             stats = await control.call("GET", f"/debug/stats?waiters={n}&timeout={PARK_TIMEOUT:.0f}")
         if not stats["reached"]:
             raise HTTPError(f"{label}: only {stats['waiters']} of {n} waiters parked")
@@ -224,7 +225,7 @@ async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
 
     async def one(worker: int, latencies: list[float]) -> int:
         began = time.perf_counter()
-        status, body = await conns[worker].request("POST", "/hello")
+        status, _ = await conns[worker].request("POST", "/hello")
         latencies.append((time.perf_counter() - began) * 1000)
         if status != 200:
             raise HTTPError(f"/hello answered {status}")
@@ -292,7 +293,7 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
             conn.close()
 
 
-JOBS: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+JOBS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
     "park": park_job,
     "hello": hello_job,
     "logins": logins_job,

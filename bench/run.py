@@ -55,7 +55,7 @@ class Config:
 
 
 #: the tiny configuration the CI test runs, in a few seconds
-QUICK = Config(sizes=[50], wakes=20, warmup=10, cross=20, concurrency=4, duration=1.5)
+QUICK = Config(sizes=[100], wakes=20, warmup=10, cross=20, concurrency=4, duration=1.5)
 
 
 def machine() -> dict[str, Any]:
@@ -185,7 +185,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark qrlogin against bare Tornado.")
     parser.add_argument("--redis-url", default="", help="the Redis to use; none: an embedded one")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON figures (default {DEFAULT_OUT})")
-    parser.add_argument("--quick", action="store_true", help="a tiny run (N=50, ~20 s) to check the bench works")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (N=100, ~20 s) to check the bench works")
     parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000)")
     parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
     parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")

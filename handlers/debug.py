@@ -26,7 +26,11 @@ class DebugStatsHandler(BaseHandler):
         waiters = self._number("waiters", 0)
         timeout = min(self._number("timeout", 10), MAX_STATS_WAIT)
         reached = await self.registry.wait_until(lambda r: r.waiters >= waiters, timeout=timeout)
-        stats = {"waiters": self.registry.waiters, "sessions": self.registry.sessions, "reached": reached}
+        stats: dict[str, float | int | bool] = {
+            "waiters": self.registry.waiters,
+            "sessions": self.registry.sessions,
+            "reached": reached,
+        }
         stats.update(self.probe.as_json())
         if self.get_query_argument("reset", "0") == "1":
             self.probe.reset()

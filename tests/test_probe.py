@@ -1,0 +1,96 @@
+"""The benchmark hooks in the service: the loop-lag probe, /debug/stats, the fd limit, the QR process."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import resource
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from auth import UserInfoClient
+from loopprobe import INTERVAL, LoopLagProbe
+from main import raise_fd_limit
+from qrimage import QrRenderer, render, render_pool
+from tests.authserver import AuthServer
+from tests.conftest import MakeInstance
+from tests.service import Instance
+
+#: how long the test blocks the loop on purpose
+STALL = 0.03
+
+
+async def test_probe_measures_a_callback_that_blocks_the_loop() -> None:
+    probe = LoopLagProbe()
+    probe.start()
+    try:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(time.sleep, STALL)  # the stall being measured, not a synchronisation
+        # The probe's timer is due before this one, so it has run once this one has.
+        after = loop.create_future()
+        loop.call_later(2 * INTERVAL, after.set_result, None)
+        await after
+        assert probe.max_lag >= STALL - INTERVAL
+        assert probe.stalls >= 1 and probe.ticks >= 1
+        probe.reset()
+        assert probe.as_json() == {"loop_lag_max_ms": 0.0, "loop_ticks": 0, "loop_stalls": 0}
+    finally:
+        probe.stop()
+
+
+async def test_debug_stats_is_not_served_without_the_probe(make_instance: MakeInstance) -> None:
+    service = await make_instance()
+    answer = await service.request("GET", "/debug/stats")
+    assert answer.code == 404 and answer.error == "not_found"
+
+
+async def test_debug_stats_waits_for_parked_waiters_and_reports_the_probe(
+    redis_url: str, namespace: str, auth_server: AuthServer
+) -> None:
+    service = Instance(redis_url, namespace, UserInfoClient(auth_server.url), wait_timeout=30)
+    probe = LoopLagProbe()
+    service.services = dataclasses.replace(service.services, probe=probe)
+    await service.start()
+    probe.start()
+    try:
+        session = await service.new_session()
+        parked = asyncio.ensure_future(service.wait(session["cursor"]))
+        stats = await service.request("GET", "/debug/stats?waiters=1&timeout=10&reset=1")
+        assert stats.code == 200
+        assert stats.body["reached"] is True and stats.body["waiters"] == 1 and stats.body["sessions"] == 1
+        assert stats.body["loop_lag_max_ms"] >= 0 and stats.body["loop_ticks"] > 0
+        await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+        assert (await parked).body["status"] == 2
+        bad = await service.request("GET", "/debug/stats?waiters=lots")
+        assert bad.code == 400 and bad.error == "invalid_request"
+    finally:
+        probe.stop()
+        await service.stop()
+
+
+@pytest.fixture
+def low_fd_limit() -> Iterator[int]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard < 2:
+        pytest.skip("the open-files hard limit is unlimited or tiny here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard // 2), hard))
+    yield hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_fd_limit_is_raised_to_the_hard_limit(low_fd_limit: int) -> None:
+    assert raise_fd_limit() == low_fd_limit
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == low_fd_limit
+
+
+async def test_qr_renders_in_a_separate_process_as_it_would_in_this_one() -> None:
+    pool = render_pool()
+    try:
+        renderer = QrRenderer(pool)
+        content = "http://127.0.0.1:8080/s/" + "ab" * 16
+        for kind in ("svg", "png"):
+            assert await renderer.image(content, kind) == render(content, kind)
+    finally:
+        pool.shutdown()
