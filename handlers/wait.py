@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 from tornado.ioloop import IOLoop
 
@@ -34,15 +33,19 @@ class WaitHandler(BaseHandler):
         self._gone = False
 
     async def post(self) -> None:
-        body = self.json_body()
-        cursor = self.str_field(body, "cursor")
-        if not CURSOR_PATTERN.fullmatch(cursor):
-            raise InvalidRequest("'cursor' is malformed.")
-        known = Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
+        cursor, known = self._arguments()
         view = await self._wait_for_change(cursor, known)
         if view is None:
             return  # the PC left; nothing to answer
         self.write_json(view.wait_answer())
+
+    def _arguments(self) -> tuple[str, Status]:
+        # Apart, so the parsed body is not kept in post()'s frame while parked.
+        body = self.json_body()
+        cursor = self.str_field(body, "cursor")
+        if not CURSOR_PATTERN.fullmatch(cursor):
+            raise InvalidRequest("'cursor' is malformed.")
+        return cursor, Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
 
     async def _wait_for_change(self, cursor: str, known: Status) -> SessionView | None:
         """The session once its status is not ``known``, or at the deadline; None if the PC left."""
@@ -65,7 +68,7 @@ class WaitHandler(BaseHandler):
                 # Expiry publishes nothing, so also wake when the TTL runs out.
                 expiry = now + view.ttl_ms / 1000 + EXPIRY_SLACK if view.ttl_ms > 0 else deadline
                 wake_at = min(deadline, expiry)
-                self._wait_future = cast("asyncio.Future[bool]", watch.condition.wait(timeout=wake_at))
+                self._wait_future = watch.condition.wait(timeout=wake_at)
                 try:
                     await self._wait_future
                 except asyncio.CancelledError:
