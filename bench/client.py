@@ -285,6 +285,7 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
             logins_per_s=logins[0] / result["seconds"],
             wait=summary(wakes),
             loop_lag_max_ms=probe["loop_lag_max_ms"],
+            loop_busy_max_ms=probe["loop_busy_max_ms"],
             loop_stalls=probe["loop_stalls"],
         )
         return result

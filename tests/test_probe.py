@@ -22,20 +22,43 @@ from tests.service import Instance
 STALL = 0.03
 
 
+def busy_for(seconds: float) -> None:
+    """Hold the loop and the CPU, as a slow callback would."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+async def test_probe_tells_a_process_kept_off_the_cpu_from_a_busy_one() -> None:
+    probe = LoopLagProbe()
+    probe.start()
+    try:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(time.sleep, STALL)  # idle, as if the OS ran another process meanwhile
+        after = loop.create_future()
+        loop.call_later(2 * INTERVAL, after.set_result, None)
+        await after
+        assert probe.max_lag >= STALL - INTERVAL
+        assert probe.max_busy < STALL / 2
+    finally:
+        probe.stop()
+
+
 async def test_probe_measures_a_callback_that_blocks_the_loop() -> None:
     probe = LoopLagProbe()
     probe.start()
     try:
         loop = asyncio.get_running_loop()
-        loop.call_soon(time.sleep, STALL)  # the stall being measured, not a synchronisation
+        loop.call_soon(busy_for, STALL)
         # The probe's timer is due before this one, so it has run once this one has.
         after = loop.create_future()
         loop.call_later(2 * INTERVAL, after.set_result, None)
         await after
         assert probe.max_lag >= STALL - INTERVAL
+        assert probe.max_busy >= STALL - INTERVAL
         assert probe.stalls >= 1 and probe.ticks >= 1
         probe.reset()
-        assert probe.as_json() == {"loop_lag_max_ms": 0.0, "loop_ticks": 0, "loop_stalls": 0}
+        assert probe.as_json() == {"loop_lag_max_ms": 0.0, "loop_busy_max_ms": 0.0, "loop_ticks": 0, "loop_stalls": 0}
     finally:
         probe.stop()
 
