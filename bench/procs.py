@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from redis_map.embedded import terminate
 
 #: how long a server may take to say it listens
 START_TIMEOUT = 30.0
@@ -72,13 +73,7 @@ class Server:
     def stop(self) -> None:
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        terminate(self._process, STOP_TIMEOUT)
         self._process = None
 
     def __enter__(self) -> Server:

@@ -61,7 +61,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             login["service"]["loop_busy_max_ms"],
             "<",
             LOOP_STALL_LIMIT_MS,
-        ),  # noqa: E501
+        ),
     ]
     checks = {">=": float.__ge__, "<=": float.__le__, "<": float.__lt__}
     return [
