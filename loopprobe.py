@@ -10,13 +10,16 @@ On a shared machine a timer is also late when the OS runs other processes
 instead of this one, which no code here can help.  So the probe also records
 each lateness capped by the CPU time this process used meanwhile: the part of
 the stall the process itself spent busy (``busy``), the figure to judge the
-code by.
+code by.  It also records the longest garbage collection, a stall no
+callback shows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+from typing import Any
 
 #: seconds between probe timers: the resolution of the measurement
 INTERVAL = 0.001
@@ -33,6 +36,9 @@ class LoopLagProbe:
         self.max_lag = 0.0
         #: the largest lateness during which this process was busy, in seconds
         self.max_busy = 0.0
+        #: the longest garbage collection, in seconds
+        self.max_gc = 0.0
+        self._gc_started = 0.0
         #: timers run since the last reset
         self.ticks = 0
         #: timers that ran more than STALL_THRESHOLD late, the process busy, since the last reset
@@ -45,9 +51,12 @@ class LoopLagProbe:
     def start(self) -> None:
         """Start probing the running loop."""
         self._loop = asyncio.get_running_loop()
+        gc.callbacks.append(self._on_gc)
         self._schedule()
 
     def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -56,6 +65,7 @@ class LoopLagProbe:
         """Forget what was measured so far, e.g. before a benchmark's run."""
         self.max_lag = 0.0
         self.max_busy = 0.0
+        self.max_gc = 0.0
         self.ticks = 0
         self.stalls = 0
 
@@ -63,6 +73,7 @@ class LoopLagProbe:
         return {
             "loop_lag_max_ms": self.max_lag * 1000,
             "loop_busy_max_ms": self.max_busy * 1000,
+            "gc_max_ms": self.max_gc * 1000,
             "loop_ticks": self.ticks,
             "loop_stalls": self.stalls,
         }
@@ -72,6 +83,13 @@ class LoopLagProbe:
         self._due = self._loop.time() + self.interval
         self._cpu = time.process_time()
         self._handle = self._loop.call_at(self._due, self._tick)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+        else:
+            self.max_gc = max(self.max_gc, now - self._gc_started)
 
     def _tick(self) -> None:
         assert self._loop is not None

@@ -8,6 +8,7 @@ Every option can also be set from the environment as ``QRLOGIN_<NAME>``
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import resource
@@ -126,6 +127,11 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
         )
         server = HTTPServer(make_app(services), max_body_size=MAX_BODY_SIZE)
         server.add_sockets(sockets)
+
+        # Start-up's objects (modules, clients, the app) live as long as the
+        # process: keep them out of every full garbage collection, which would
+        # otherwise traverse them all and stall the loop (~20 ms in the bench).
+        gc.freeze()
 
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -98,6 +98,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ("", "wait answer p99 (ms)", _ms(ours["wait"]["p99_ms"]), "", ""),
         ("", "longest loop stall, process busy (ms)", _ms(ours["loop_busy_max_ms"]), "", ""),
         ("", "longest loop stall, wall clock (ms)", _ms(ours["loop_lag_max_ms"]), "", ""),
+        ("", "longest garbage collection (ms)", _ms(ours["gc_max_ms"]), "", ""),
     ]  # fmt: skip
     return rows
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import resource
 import time
 from collections.abc import Iterator
@@ -56,9 +57,11 @@ async def test_probe_measures_a_callback_that_blocks_the_loop() -> None:
         await after
         assert probe.max_lag >= STALL - INTERVAL
         assert probe.max_busy >= STALL - INTERVAL
+        gc.collect()
+        assert probe.max_gc > 0
         assert probe.stalls >= 1 and probe.ticks >= 1
         probe.reset()
-        assert probe.as_json() == {"loop_lag_max_ms": 0.0, "loop_busy_max_ms": 0.0, "loop_ticks": 0, "loop_stalls": 0}
+        assert set(probe.as_json().values()) == {0}
     finally:
         probe.stop()
 
