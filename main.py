@@ -26,7 +26,7 @@ from tornado.options import define, options, parse_command_line
 from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
 from handlers import Services, make_app
 from loopprobe import LoopLagProbe
-from qrimage import QrRenderer, render_pool
+from qrimage import QrRenderer
 from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
 
 log = logging.getLogger("qrlogin")
@@ -107,8 +107,6 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
 
         authenticator = build_authenticator()
         stack.callback(authenticator.close)
-        executor = render_pool()
-        stack.callback(executor.shutdown)
 
         probe = LoopLagProbe() if options.loop_probe else None
         if probe is not None:
@@ -120,7 +118,7 @@ async def serve(redis_url: str, sockets: list[socket.socket]) -> None:
             registry=registry,
             authenticator=authenticator,
             tokens=TokenIssuer(token_secret(), ttl=options.token_ttl),
-            renderer=QrRenderer(executor),
+            renderer=QrRenderer(),
             public_url=options.public_url or None,
             wait_timeout=options.wait_timeout,
             probe=probe,
