@@ -177,7 +177,7 @@ async def park_and_wake(
             if wake_status != 200:
                 raise HTTPError(f"wake answered {wake_status}: {wake_body[:200]!r}")
         waker.close()
-        result["wake"] = summary(latencies)
+        result["wake"] = latencies
         return result
     finally:
         for conn in waiters:
@@ -191,10 +191,17 @@ async def park_job(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("warmup"):
         progress(f"{label}: warming up with {job['warmup']} parked waiters")
         await park_and_wake(protocol, job["port"], job["wake_port"], job["warmup"], job["warmup"], label)
-    progress(f"{label}: parking {job['n']} waiters")
-    return await park_and_wake(
-        protocol, job["port"], job["wake_port"], job["n"], job["wakes"], label, pid=job.get("pid")
-    )
+    n, wakes = job["n"], job["wakes"]
+    progress(f"{label}: parking {n} waiters")
+    result = await park_and_wake(protocol, job["port"], job["wake_port"], n, wakes, label, pid=job.get("pid"))
+    latencies = result["wake"]
+    # Fewer waiters than wakes wanted: park and wake them again, so a small N's
+    # p99 rests on as many samples as a large one's.
+    while len(latencies) < wakes:
+        more = await park_and_wake(protocol, job["port"], job["wake_port"], n, n, label)
+        latencies += more["wake"]
+    result["wake"] = summary(latencies[:wakes])
+    return result
 
 
 # -- closed loops ------------------------------------------------------------------
@@ -292,6 +299,7 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
             loop_lag_max_ms=probe["loop_lag_max_ms"],
             loop_busy_max_ms=probe["loop_busy_max_ms"],
             gc_max_ms=probe["gc_max_ms"],
+            callback_max_ms=probe["callback_max_ms"],
             loop_stalls=probe["loop_stalls"],
         )
         return result

@@ -57,8 +57,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         (f"wake p99 at N={n} (ms)", p99_large, "<", WAKE_P99_LIMIT_MS),
         ("full-login req/s / bare Tornado req/s", login["ratios"]["rps"], ">=", RPS_RATIO_LIMIT),
         (
-            "longest event-loop stall in full logins (ms)",
-            login["service"]["loop_busy_max_ms"],
+            "longest loop stall (one callback) in full logins (ms)",
+            login["service"]["callback_max_ms"],
             "<",
             LOOP_STALL_LIMIT_MS,
         ),
@@ -96,8 +96,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ("", "per-request p99 (ms)", _ms(ours["latency"]["p99_ms"]), _ms(bare["latency"]["p99_ms"]),
          _x(login["ratios"]["p99"])),
         ("", "wait answer p99 (ms)", _ms(ours["wait"]["p99_ms"]), "", ""),
-        ("", "longest loop stall, process busy (ms)", _ms(ours["loop_busy_max_ms"]), "", ""),
-        ("", "longest loop stall, wall clock (ms)", _ms(ours["loop_lag_max_ms"]), "", ""),
+        ("", "longest loop stall: one callback, CPU (ms)", _ms(ours["callback_max_ms"]), "", ""),
+        ("", "longest timer lateness, process busy (ms)", _ms(ours["loop_busy_max_ms"]), "", ""),
+        ("", "longest timer lateness, wall clock (ms)", _ms(ours["loop_lag_max_ms"]), "", ""),
         ("", "longest garbage collection (ms)", _ms(ours["gc_max_ms"]), "", ""),
     ]  # fmt: skip
     return rows

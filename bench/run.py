@@ -129,7 +129,7 @@ class Bench:
                 "wake_port": wake_port or server.port,
                 "pid": server.pid,
                 "n": n,
-                "wakes": min(n, self.config.wakes),
+                "wakes": self.config.wakes,
                 "warmup": self.config.warmup,
             }
         )
