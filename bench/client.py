@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.http import Connection, HTTPError
-from bench.procs import rss_bytes
+from bench.procs import cpu_seconds, rss_bytes
 from main import raise_fd_limit
 
 HOST = "127.0.0.1"
@@ -207,12 +207,16 @@ async def park_job(job: dict[str, Any]) -> dict[str, Any]:
 # -- closed loops ------------------------------------------------------------------
 
 
-async def closed_loop(
-    concurrency: int, duration: float, one: Callable[[int, list[float]], Awaitable[int]], label: str
-) -> dict[str, Any]:
-    """Run ``one(worker, latencies)`` repeatedly in ``concurrency`` workers for ``duration`` seconds."""
+async def closed_loop(job: dict[str, Any], one: Callable[[int, list[float]], Awaitable[int]]) -> dict[str, Any]:
+    """Run ``one(worker, latencies)`` repeatedly in the job's concurrent workers for its duration.
+
+    Also measures the server's CPU time per request: unlike requests per
+    second, it hardly depends on what else the machine runs.
+    """
+    concurrency, duration, label = job["concurrency"], job["duration"], job["label"]
     latencies: list[float] = []
     done = [0]
+    cpu = cpu_seconds(job["pid"])
     started = time.perf_counter()
     deadline = started + duration
 
@@ -224,7 +228,14 @@ async def closed_loop(
     with every(PROGRESS_EVERY, lambda: f"{label}: {done[0]} requests, {time.perf_counter() - started:.0f}s"):
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
     seconds = time.perf_counter() - started
-    return {"requests": done[0], "seconds": seconds, "rps": done[0] / seconds, "latency": summary(latencies)}
+    cpu_ms = (cpu_seconds(job["pid"]) - cpu) * 1000
+    return {
+        "requests": done[0],
+        "seconds": seconds,
+        "rps": done[0] / seconds,
+        "latency": summary(latencies),
+        "server_cpu_ms_per_request": cpu_ms / max(1, done[0]),
+    }
 
 
 async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +250,7 @@ async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
         return 1
 
     try:
-        return await closed_loop(job["concurrency"], job["duration"], one, job["label"])
+        return await closed_loop(job, one)
     finally:
         for conn in conns:
             conn.close()
@@ -290,7 +301,7 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
         wakes.clear()
         logins[0] = 0
         await control.call("GET", "/debug/stats?reset=1")
-        result = await closed_loop(concurrency, job["duration"], one, job["label"])
+        result = await closed_loop(job, one)
         probe = await control.call("GET", "/debug/stats")
         result.update(
             logins=logins[0],

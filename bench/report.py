@@ -45,6 +45,9 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     login["ratios"] = {
         "rps": ratio(login["service"]["rps"], login["reference"]["rps"]),
         "p99": ratio(login["service"]["latency"]["p99_ms"], login["reference"]["latency"]["p99_ms"]),
+        "server_cpu_per_request": ratio(
+            login["service"]["server_cpu_ms_per_request"], login["reference"]["server_cpu_ms_per_request"]
+        ),
     }
 
     smallest, largest = parked[0], parked[-1]
@@ -93,6 +96,8 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         (f"full logins C={results['config']['concurrency']}", "requests/s", f"{ours['rps']:,.0f}",
          f"{bare['rps']:,.0f}", _x(login["ratios"]["rps"])),
         ("", "logins/s", f"{ours['logins_per_s']:,.1f}", "", ""),
+        ("", "server CPU per request (ms)", _ms(ours["server_cpu_ms_per_request"]),
+         _ms(bare["server_cpu_ms_per_request"]), _x(login["ratios"]["server_cpu_per_request"])),
         ("", "per-request p99 (ms)", _ms(ours["latency"]["p99_ms"]), _ms(bare["latency"]["p99_ms"]),
          _x(login["ratios"]["p99"])),
         ("", "wait answer p99 (ms)", _ms(ours["wait"]["p99_ms"]), "", ""),

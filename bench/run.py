@@ -130,7 +130,8 @@ class Bench:
                 "pid": server.pid,
                 "n": n,
                 "wakes": self.config.wakes,
-                "warmup": self.config.warmup,
+                # Fewer than N: memory freed by the warm-up would hide the parked waiters' RSS.
+                "warmup": max(1, min(self.config.warmup, n // 10)),
             }
         )
 
@@ -140,6 +141,7 @@ class Bench:
                 "job": job,
                 "label": f"{server.name} {job}",
                 "port": server.port,
+                "pid": server.pid,
                 "concurrency": self.config.concurrency,
                 "duration": self.config.duration,
             }
