@@ -7,7 +7,10 @@ records:
 
 - ``callback``: the longest single callback, in the loop thread's CPU time,
   like asyncio debug mode's slow-callback log but cheap enough to leave on
-  under load: what blocks the loop;
+  under load: what blocks the loop by computing.  Also in wall-clock time,
+  which adds any time blocked in a system call (our fault) and any time the
+  OS ran other processes meanwhile (not ours): on an idle machine the two
+  agree, and a gap on a busy one is the OS's;
 - ``lag``: the lateness of a timer set every INTERVAL, what a waiter feels.
   It adds up every callback run in one loop iteration (a saturated loop has
   many) and any time the OS ran other processes instead of this one;
@@ -30,6 +33,17 @@ INTERVAL = 0.001
 STALL_THRESHOLD = 0.005
 
 
+def describe(handle: asyncio.Handle) -> str:
+    """What a callback was: for a task's step, its coroutine and where it then stopped."""
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return repr(handle)
+    coro = task.get_coro()
+    frame = getattr(coro, "cr_frame", None)
+    where = f", then at {frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+    return f"task {getattr(coro, '__qualname__', coro)}{where}"
+
+
 class LoopLagProbe:
     """Records the largest lateness of a periodic timer since the last reset()."""
 
@@ -41,8 +55,11 @@ class LoopLagProbe:
         self.max_busy = 0.0
         #: the longest garbage collection, in seconds
         self.max_gc = 0.0
-        #: the longest single callback in CPU seconds
+        #: the longest single callback in CPU seconds, and what it was
         self.max_callback = 0.0
+        self.slowest = ""
+        #: the longest single callback in wall-clock seconds
+        self.max_callback_wall = 0.0
         self._unpatched: Callable[[asyncio.Handle], None] | None = None
         self._gc_started = 0.0
         #: timers run since the last reset
@@ -77,15 +94,19 @@ class LoopLagProbe:
         self.max_busy = 0.0
         self.max_gc = 0.0
         self.max_callback = 0.0
+        self.slowest = ""
+        self.max_callback_wall = 0.0
         self.ticks = 0
         self.stalls = 0
 
-    def as_json(self) -> dict[str, float | int]:
+    def as_json(self) -> dict[str, float | int | str]:
         return {
             "loop_lag_max_ms": self.max_lag * 1000,
             "loop_busy_max_ms": self.max_busy * 1000,
             "gc_max_ms": self.max_gc * 1000,
             "callback_max_ms": self.max_callback * 1000,
+            "callback_slowest": self.slowest,
+            "callback_wall_max_ms": self.max_callback_wall * 1000,
             "loop_ticks": self.ticks,
             "loop_stalls": self.stalls,
         }
@@ -103,11 +124,13 @@ class LoopLagProbe:
         probe = self
 
         def timed_run(handle: asyncio.Handle) -> None:
-            started = time.thread_time()
+            started, cpu = time.perf_counter(), time.thread_time()
             unpatched(handle)
-            spent = time.thread_time() - started
+            spent, wall = time.thread_time() - cpu, time.perf_counter() - started
+            probe.max_callback_wall = max(probe.max_callback_wall, wall)
             if spent > probe.max_callback:
                 probe.max_callback = spent
+                probe.slowest = describe(handle)  # rare: only on a new maximum
 
         asyncio.Handle._run = timed_run  # type: ignore[method-assign,assignment]
 

@@ -311,6 +311,8 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
             loop_busy_max_ms=probe["loop_busy_max_ms"],
             gc_max_ms=probe["gc_max_ms"],
             callback_max_ms=probe["callback_max_ms"],
+            callback_slowest=probe["callback_slowest"],
+            callback_wall_max_ms=probe["callback_wall_max_ms"],
             loop_stalls=probe["loop_stalls"],
         )
         return result

@@ -102,6 +102,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
          _x(login["ratios"]["p99"])),
         ("", "wait answer p99 (ms)", _ms(ours["wait"]["p99_ms"]), "", ""),
         ("", "longest loop stall: one callback, CPU (ms)", _ms(ours["callback_max_ms"]), "", ""),
+        ("", "longest callback, wall clock (ms)", _ms(ours["callback_wall_max_ms"]), "", ""),
         ("", "longest timer lateness, process busy (ms)", _ms(ours["loop_busy_max_ms"]), "", ""),
         ("", "longest timer lateness, wall clock (ms)", _ms(ours["loop_lag_max_ms"]), "", ""),
         ("", "longest garbage collection (ms)", _ms(ours["gc_max_ms"]), "", ""),

@@ -26,7 +26,7 @@ class DebugStatsHandler(BaseHandler):
         waiters = self._number("waiters", 0)
         timeout = min(self._number("timeout", 10), MAX_STATS_WAIT)
         reached = await self.registry.wait_until(lambda r: r.waiters >= waiters, timeout=timeout)
-        stats: dict[str, float | int | bool] = {
+        stats: dict[str, float | int | bool | str] = {
             "waiters": self.registry.waiters,
             "sessions": self.registry.sessions,
             "reached": reached,

@@ -19,7 +19,7 @@ BENCH_TIMEOUT = 300
 WAKE = ("count", "p50_ms", "p99_ms", "max_ms")
 PARKED_SIDE = ("n", "parked", "park_seconds", "rss_before", "rss_parked", "rss_per_waiter")
 FULL_LOGIN = ("requests", "seconds", "rps", "logins", "logins_per_s", "server_cpu_ms_per_request")
-PROBE = ("loop_lag_max_ms", "loop_busy_max_ms", "gc_max_ms", "callback_max_ms", "loop_stalls")
+PROBE = ("loop_lag_max_ms", "loop_busy_max_ms", "gc_max_ms", "callback_max_ms", "callback_wall_max_ms", "loop_stalls")
 
 
 def numbers(value: Any, path: str = "") -> dict[str, float]:
