@@ -75,13 +75,19 @@ class LoopLagProbe:
         """Start probing the running loop."""
         self._loop = asyncio.get_running_loop()
         gc.callbacks.append(self._on_gc)
-        self._time_callbacks()
         self._schedule()
 
-    def stop(self) -> None:
-        if self._unpatched is not None:
+    def time_callbacks(self, on: bool) -> None:
+        """Start or stop timing every callback: two clock reads each, one a system
+        call, which costs a busy service several percent of its CPU."""
+        if on and self._unpatched is None:
+            self._patch()
+        elif not on and self._unpatched is not None:
             asyncio.Handle._run = self._unpatched  # type: ignore[method-assign,assignment]
             self._unpatched = None
+
+    def stop(self) -> None:
+        self.time_callbacks(False)
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
         if self._handle is not None:
@@ -117,7 +123,7 @@ class LoopLagProbe:
         self._cpu = time.process_time()
         self._handle = self._loop.call_at(self._due, self._tick)
 
-    def _time_callbacks(self) -> None:
+    def _patch(self) -> None:
         # Every callback, task step and timer of asyncio runs through
         # Handle._run: time it there (two clock reads per callback).
         unpatched = self._unpatched = asyncio.Handle._run

@@ -16,7 +16,8 @@ MAX_STATS_WAIT = 120.0
 
 class DebugStatsHandler(BaseHandler):
     """``?waiters=N&timeout=S`` first waits until N waiters are parked (bounded);
-    ``?reset=1`` zeroes the probe after reading it."""
+    ``?reset=1`` zeroes the probe after reading it; ``?callbacks=1`` (``0``)
+    starts (stops) timing every callback."""
 
     def initialize(self, registry: WaiterRegistry, probe: LoopLagProbe) -> None:
         self.registry = registry
@@ -34,6 +35,9 @@ class DebugStatsHandler(BaseHandler):
         stats.update(self.probe.as_json())
         if self.get_query_argument("reset", "0") == "1":
             self.probe.reset()
+        callbacks = self.get_query_argument("callbacks", None)
+        if callbacks is not None:
+            self.probe.time_callbacks(callbacks == "1")
         self.write_json(stats)
 
     def _number(self, name: str, default: int) -> int:

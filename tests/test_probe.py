@@ -36,6 +36,7 @@ def busy_for(seconds: float) -> None:
 async def test_probe_tells_a_process_kept_off_the_cpu_from_a_busy_one() -> None:
     probe = LoopLagProbe()
     probe.start()
+    probe.time_callbacks(True)
     try:
         loop = asyncio.get_running_loop()
         loop.call_soon(time.sleep, STALL)  # idle, as if the OS ran another process meanwhile
@@ -52,6 +53,7 @@ async def test_probe_tells_a_process_kept_off_the_cpu_from_a_busy_one() -> None:
 async def test_probe_measures_a_callback_that_blocks_the_loop() -> None:
     probe = LoopLagProbe()
     probe.start()
+    probe.time_callbacks(True)
     try:
         loop = asyncio.get_running_loop()
         loop.call_soon(busy_for, STALL)
@@ -89,12 +91,15 @@ async def test_debug_stats_waits_for_parked_waiters_and_reports_the_probe(
     try:
         session = await service.new_session()
         parked = asyncio.ensure_future(service.wait(session["cursor"]))
-        stats = await service.request("GET", "/debug/stats?waiters=1&timeout=10&reset=1")
+        stats = await service.request("GET", "/debug/stats?waiters=1&timeout=10&reset=1&callbacks=1")
         assert stats.code == 200
         assert stats.body["reached"] is True and stats.body["waiters"] == 1 and stats.body["sessions"] == 1
         assert stats.body["loop_lag_max_ms"] >= 0 and stats.body["loop_ticks"] > 0
+        assert stats.body["callback_max_ms"] == 0  # not timed until asked
         await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
         assert (await parked).body["status"] == 2
+        timed = await service.request("GET", "/debug/stats?callbacks=0")
+        assert timed.body["callback_max_ms"] > 0 and timed.body["callback_slowest"]
         bad = await service.request("GET", "/debug/stats?waiters=lots")
         assert bad.code == 400 and bad.error == "invalid_request"
     finally:
