@@ -49,23 +49,9 @@ class LoopLagProbe:
 
     def __init__(self, interval: float = INTERVAL) -> None:
         self.interval = interval
-        #: the largest lateness seen, in seconds
-        self.max_lag = 0.0
-        #: the largest lateness during which this process was busy, in seconds
-        self.max_busy = 0.0
-        #: the longest garbage collection, in seconds
-        self.max_gc = 0.0
-        #: the longest single callback in CPU seconds, and what it was
-        self.max_callback = 0.0
-        self.slowest = ""
-        #: the longest single callback in wall-clock seconds
-        self.max_callback_wall = 0.0
+        self.reset()
         self._unpatched: Callable[[asyncio.Handle], None] | None = None
         self._gc_started = 0.0
-        #: timers run since the last reset
-        self.ticks = 0
-        #: timers that ran more than STALL_THRESHOLD late, the process busy, since the last reset
-        self.stalls = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
@@ -96,13 +82,20 @@ class LoopLagProbe:
 
     def reset(self) -> None:
         """Forget what was measured so far, e.g. before a benchmark's run."""
+        #: the largest lateness seen, in seconds
         self.max_lag = 0.0
+        #: the largest lateness during which this process was busy, in seconds
         self.max_busy = 0.0
+        #: the longest garbage collection, in seconds
         self.max_gc = 0.0
+        #: the longest single callback in CPU seconds, and what it was
         self.max_callback = 0.0
         self.slowest = ""
+        #: the longest single callback in wall-clock seconds
         self.max_callback_wall = 0.0
+        #: timers run since the last reset
         self.ticks = 0
+        #: timers that ran more than STALL_THRESHOLD late, the process busy, since the last reset
         self.stalls = 0
 
     def as_json(self) -> dict[str, float | int | str]:

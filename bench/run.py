@@ -187,7 +187,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark qrlogin against bare Tornado.")
     parser.add_argument("--redis-url", default="", help="the Redis to use; none: an embedded one")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON figures (default {DEFAULT_OUT})")
-    parser.add_argument("--quick", action="store_true", help="a tiny run (N=100, ~20 s) to check the bench works")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (N=100, seconds): checks the bench works")
     parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000)")
     parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
     parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")

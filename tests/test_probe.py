@@ -8,7 +8,7 @@ import gc
 import io
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import zxingcpp
@@ -33,45 +33,43 @@ def busy_for(seconds: float) -> None:
         pass
 
 
-async def test_probe_tells_a_process_kept_off_the_cpu_from_a_busy_one() -> None:
+@pytest.fixture
+async def probe() -> AsyncIterator[LoopLagProbe]:
     probe = LoopLagProbe()
     probe.start()
     probe.time_callbacks(True)
-    try:
-        loop = asyncio.get_running_loop()
-        loop.call_soon(time.sleep, STALL)  # idle, as if the OS ran another process meanwhile
-        after = loop.create_future()
-        loop.call_later(2 * INTERVAL, after.set_result, None)
-        await after
-        assert probe.max_lag >= STALL - INTERVAL
-        assert probe.max_busy < STALL / 2 and probe.max_callback < STALL / 2
-        assert probe.max_callback_wall >= STALL  # blocked in a system call: the wall-clock figure shows it
-    finally:
-        probe.stop()
+    yield probe
+    probe.stop()
 
 
-async def test_probe_measures_a_callback_that_blocks_the_loop() -> None:
-    probe = LoopLagProbe()
-    probe.start()
-    probe.time_callbacks(True)
-    try:
-        loop = asyncio.get_running_loop()
-        loop.call_soon(busy_for, STALL)
-        # The probe's timer is due before this one, so it has run once this one has.
-        after = loop.create_future()
-        loop.call_later(2 * INTERVAL, after.set_result, None)
-        await after
-        assert probe.max_lag >= STALL - INTERVAL
-        assert probe.max_busy >= STALL - INTERVAL
-        assert probe.max_callback >= STALL and "busy_for" in probe.slowest
-        gc.collect()
-        assert probe.max_gc > 0
-        assert probe.stalls >= 1 and probe.ticks >= 1
-        probe.reset()
-        assert set(probe.as_json().values()) == {0, ""}
-        assert probe.as_json().keys() >= {"callback_max_ms", "callback_wall_max_ms", "gc_max_ms", "loop_lag_max_ms"}
-    finally:
-        probe.stop()
+async def run_then_tick(callback: Callable[[float], object]) -> None:
+    """Run ``callback(STALL)`` on the loop, then return once the probe's timer has run."""
+    loop = asyncio.get_running_loop()
+    loop.call_soon(callback, STALL)
+    # The probe's timer is due before this one, so it has run once this one has.
+    after = loop.create_future()
+    loop.call_later(2 * INTERVAL, after.set_result, None)
+    await after
+
+
+async def test_probe_tells_a_process_kept_off_the_cpu_from_a_busy_one(probe: LoopLagProbe) -> None:
+    await run_then_tick(time.sleep)  # idle, as if the OS ran another process meanwhile
+    assert probe.max_lag >= STALL - INTERVAL
+    assert probe.max_busy < STALL / 2 and probe.max_callback < STALL / 2
+    assert probe.max_callback_wall >= STALL  # blocked in a system call: the wall-clock figure shows it
+
+
+async def test_probe_measures_a_callback_that_blocks_the_loop(probe: LoopLagProbe) -> None:
+    await run_then_tick(busy_for)
+    assert probe.max_lag >= STALL - INTERVAL
+    assert probe.max_busy >= STALL - INTERVAL
+    assert probe.max_callback >= STALL and "busy_for" in probe.slowest
+    gc.collect()
+    assert probe.max_gc > 0
+    assert probe.stalls >= 1 and probe.ticks >= 1
+    probe.reset()
+    assert set(probe.as_json().values()) == {0, ""}
+    assert probe.as_json().keys() >= {"callback_max_ms", "callback_wall_max_ms", "gc_max_ms", "loop_lag_max_ms"}
 
 
 async def test_debug_stats_is_not_served_without_the_probe(make_instance: MakeInstance) -> None:
