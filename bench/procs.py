@@ -46,9 +46,10 @@ class Server:
     keep reading it, and a busy server's log costs it no more than a file write.
     """
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
+        self.env = {**os.environ, **(env or {})}
         self.log_path = log_dir / f"{name}.log"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -62,7 +63,7 @@ class Server:
     def start(self) -> int:
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                [sys.executable, *self.argv], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                [sys.executable, *self.argv], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and self._process.poll() is None:
