@@ -32,6 +32,10 @@ CONNECT_CONCURRENCY = 64
 CREATE_CONCURRENCY = 32
 #: how long the server may take to report all waiters parked
 PARK_TIMEOUT = 120.0
+#: how long a woken waiter may take to answer before the run is called broken
+WAKE_TIMEOUT = 30.0
+#: the status of a scanned session, which the parked PCs say they know
+SCANNED = 1
 #: the app's credential; the benchmark's auth server knows it
 APP_AUTH = {"Authorization": "Bearer alice-token"}
 #: the stall measurement's run of full logins, as a share of the throughput run's
@@ -98,7 +102,11 @@ class Protocol:
         self.kind = kind
 
     async def keys(self, conns: list[Connection], n: int) -> list[tuple[str, str]]:
-        """``n`` (wait key, wake key) pairs: sessions for the service, names for the reference."""
+        """``n`` (wait key, wake key) pairs: scanned sessions for the service, names for the reference.
+
+        The sessions are scanned here, before anything is measured, so that the
+        timed wake-up is the ``/confirm`` alone (a PC's wait wakes on the scan too).
+        """
         if self.kind == "reference":
             return [(str(i), str(i)) for i in range(n)]
         created: list[tuple[str, str]] = []
@@ -106,6 +114,7 @@ class Protocol:
         async def worker(conn: Connection, count: int) -> None:
             for _ in range(count):
                 session = await conn.call("POST", "/uuid")
+                await conn.call("POST", "/scan", {"uuid": session["uuid"]}, APP_AUTH)
                 created.append((session["cursor"], session["uuid"]))
 
         share, extra = divmod(n, len(conns))
@@ -116,7 +125,7 @@ class Protocol:
         if self.kind == "reference":
             conn.send("POST", f"/wait?key={key}")
         else:
-            conn.send("POST", "/wait", json.dumps({"cursor": key, "status": 0}).encode())
+            conn.send("POST", "/wait", json.dumps({"cursor": key, "status": SCANNED}).encode())
 
     def send_wake(self, conn: Connection, key: str) -> None:
         if self.kind == "reference":
@@ -172,7 +181,11 @@ async def park_and_wake(
         for index in range(0, n, step)[:wakes]:
             began = time.perf_counter()
             protocol.send_wake(waker, keys[index][1])
-            status, body = await parked[index].answer()
+            try:
+                status, body = await asyncio.wait_for(parked[index].answer(), WAKE_TIMEOUT)
+            except TimeoutError:
+                wake_status, wake_body = await waker.answer()
+                raise HTTPError(f"no wake-up; the wake answered {wake_status}: {wake_body[:200]!r}") from None
             latencies.append((time.perf_counter() - began) * 1000)
             protocol.check_woken(status, body)
             wake_status, wake_body = await waker.answer()

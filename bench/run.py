@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -198,7 +199,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM (e.g. a test's timeout): unwind, so every server started is stopped.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     args = parse_args(argv)
     config = replace(QUICK if args.quick else Config())
     if args.sizes:
