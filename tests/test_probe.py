@@ -94,8 +94,8 @@ async def test_debug_stats_waits_for_parked_waiters_and_reports_the_probe(
         assert stats.body["reached"] is True and stats.body["waiters"] == 1 and stats.body["sessions"] == 1
         assert stats.body["loop_lag_max_ms"] >= 0 and stats.body["loop_ticks"] > 0
         assert stats.body["callback_max_ms"] == 0  # not timed until asked
-        await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
-        assert (await parked).body["status"] == 2
+        await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
+        assert (await parked).body["status"] == 1
         timed = await service.request("GET", "/debug/stats?callbacks=0")
         assert timed.body["callback_max_ms"] > 0 and timed.body["callback_slowest"]
         bad = await service.request("GET", "/debug/stats?waiters=lots")
