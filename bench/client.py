@@ -193,6 +193,9 @@ async def park_and_wake(
                 raise HTTPError(f"wake answered {wake_status}: {wake_body[:200]!r}")
         waker.close()
         result["wake"] = latencies
+        after = await control.call("GET", "/debug/stats")
+        if "gc_max_ms" in after:  # the service's probe: was a wake-up's tail a garbage collection?
+            result["gc_max_ms"] = after["gc_max_ms"]
         return result
     finally:
         for conn in waiters:

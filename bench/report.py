@@ -83,6 +83,8 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
              _x(ratios["rss_per_waiter"])),
             ("", "wake p50 (ms)", _ms(ours["wake"]["p50_ms"]), _ms(bare["wake"]["p50_ms"]), _x(ratios["wake_p50"])),
             ("", "wake p99 (ms)", _ms(ours["wake"]["p99_ms"]), _ms(bare["wake"]["p99_ms"]), _x(ratios["wake_p99"])),
+            ("", "wake max (ms)", _ms(ours["wake"]["max_ms"]), _ms(bare["wake"]["max_ms"]), ""),
+            ("", "longest garbage collection, parking and waking (ms)", _ms(ours["gc_max_ms"]), "", ""),
         ]  # fmt: skip
     cross = results["cross_process"]
     rows += [

@@ -63,6 +63,7 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
         assert parked[side]["parked"] == parked["n"] == 100
         assert parked[side]["wake"]["count"] == 20
     assert set(parked["ratios"]) == {"rss_per_waiter", "wake_p50", "wake_p99"}
+    assert parked["service"]["gc_max_ms"] >= 0
     assert set(WAKE) <= results["cross_process"]["service"]["wake"].keys()
     assert set(results["cross_process"]["ratios"]) == {"wake_p50", "wake_p99"}
     login = results["full_login"]
