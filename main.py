@@ -8,14 +8,15 @@ Every option can also be set from the environment as ``QRLOGIN_<NAME>``
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
+import resource
 import secrets
 import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 
 from tornado.httpserver import HTTPServer
@@ -28,6 +29,7 @@ from handlers import Services, make_app
 from handlers.events import LoginEvents
 from handlers.proxy import TrustedProxies, behind_proxies
 from handlers.security import HttpPolicy, parse_origins
+from loopprobe import LoopLagProbe
 from metrics import Metrics, mark_process_dead, prepare_multiprocess
 from qrimage import QrRenderer
 from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
@@ -64,6 +66,7 @@ define("auth_timeout", default=5.0, type=float, help="seconds to wait for the au
 define("namespace", default="qrlogin", type=str, help="prefix of every Redis key and channel")
 define("rate_limit", default="on", type=str, help="abuse limits: on, off, or overrides like 'uuid_ip=30/60,wait_ip=50'")
 define("cors_origins", default="", type=str, help="comma-separated origins allowed to call the API cross-origin")
+define("loop_probe", default=False, type=bool, help="benchmarks: measure event-loop stalls, served at /debug/stats")
 
 
 def env_arguments(environ: Mapping[str, str]) -> list[str]:
@@ -74,6 +77,15 @@ def env_arguments(environ: Mapping[str, str]) -> list[str]:
         if value is not None:
             arguments.append(f"--{name}={value}")
     return arguments
+
+
+def raise_fd_limit() -> int:
+    """Raise the open-files soft limit to the hard one (each parked /wait holds a socket); the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
 
 
 def build_authenticator() -> Authenticator:
@@ -122,15 +134,18 @@ async def serve(redis_url: str, sockets: list[socket.socket], proxies: TrustedPr
 
         authenticator = build_authenticator()
         stack.callback(authenticator.close)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qr")
-        stack.callback(executor.shutdown)
+
+        probe = LoopLagProbe() if options.loop_probe else None
+        if probe is not None:
+            probe.start()
+            stack.callback(probe.stop)
 
         services = Services(
             store=store,
             registry=registry,
             authenticator=authenticator,
             tokens=TokenIssuer(token_secret(), ttl=options.token_ttl),
-            renderer=QrRenderer(executor),
+            renderer=QrRenderer(),
             public_url=options.public_url or None,
             wait_timeout=options.wait_timeout,
             demo=not options.auth_url,
@@ -144,9 +159,15 @@ async def serve(redis_url: str, sockets: list[socket.socket], proxies: TrustedPr
             metrics=metrics,
             policy=HttpPolicy(cors_origins=parse_origins(options.cors_origins)),
             listener=listener,
+            probe=probe,
         )
         server = HTTPServer(behind_proxies(make_app(services), proxies), max_body_size=MAX_BODY_SIZE)
         server.add_sockets(sockets)
+
+        # Start-up's objects (modules, clients, the app) live as long as the
+        # process: keep them out of every full garbage collection, which would
+        # otherwise traverse them all and stall the loop (~20 ms in the bench).
+        gc.freeze()
 
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -182,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         sys.exit(f"qrlogin: {exc}")
 
+    log.info("open-files limit: %d", raise_fd_limit())
     sockets = bind_sockets(options.port, options.address or None, backlog=LISTEN_BACKLOG)
     port = sockets[0].getsockname()[1]
     embedded: EmbeddedRedis | None = None

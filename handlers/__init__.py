@@ -12,6 +12,7 @@ from auth.measured import MeasuredAuthenticator
 from handlers.accesslog import InFlight, RequestLog
 from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import BaseHandler, NotFoundHandler
+from handlers.debug import DebugStatsHandler
 from handlers.events import LoginEvents
 from handlers.ops import HealthHandler, MetricsHandler, ReadyHandler
 from handlers.pages import LoginPageHandler, PageNotFoundHandler, PhonePageHandler, load_translations, page_settings
@@ -19,6 +20,7 @@ from handlers.security import HttpPolicy, security_transform
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
+from loopprobe import LoopLagProbe
 from metrics import Metrics
 from qrimage import QrRenderer
 from redis_map import ChangeListener, SessionStore, WaiterRegistry
@@ -55,6 +57,8 @@ class Services:
     listener: ChangeListener | None = None
     #: the requests in flight, for a graceful stop
     in_flight: InFlight = field(default_factory=InFlight)
+    #: benchmarks only: the loop-lag probe; when set, ``/debug/stats`` is served
+    probe: LoopLagProbe | None = None
 
 
 def make_app(services: Services, **settings: Any) -> Application:
@@ -99,6 +103,8 @@ def make_app(services: Services, **settings: Any) -> Application:
         url(r"/readyz", ReadyHandler, dict(store=store, registry=services.registry, listener=services.listener)),
         url(r"/metrics", MetricsHandler, dict(metrics=metrics)),
     ]
+    if services.probe is not None:
+        routes.append(url(r"/debug/stats", DebugStatsHandler, dict(registry=services.registry, probe=services.probe)))
     settings.setdefault("log_function", RequestLog(metrics))
     settings.setdefault("http_policy", services.policy)
     load_translations()

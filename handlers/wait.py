@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 from tornado.ioloop import IOLoop
 
@@ -47,11 +46,7 @@ class WaitHandler(BaseHandler):
         self._woken_at: float | None = None
 
     async def post(self) -> None:
-        body = self.json_body()
-        cursor = self.str_field(body, "cursor")
-        if not CURSOR_PATTERN.fullmatch(cursor):
-            raise InvalidRequest("'cursor' is malformed.")
-        known = Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
+        cursor, known = self._arguments()
         async with self.limiter.wait_slots(self.request.remote_ip or "") as slots:
             with self.metrics.waiters.track_inprogress():
                 view = await self._wait_for_change(cursor, known, slots)
@@ -60,6 +55,14 @@ class WaitHandler(BaseHandler):
         self.write_json(view.wait_answer())
         if self._woken_at is not None and view.status is not known:
             self.metrics.wake_latency.observe(IOLoop.current().time() - self._woken_at)
+
+    def _arguments(self) -> tuple[str, Status]:
+        # Apart, so the parsed body is not kept in post()'s frame while parked.
+        body = self.json_body()
+        cursor = self.str_field(body, "cursor")
+        if not CURSOR_PATTERN.fullmatch(cursor):
+            raise InvalidRequest("'cursor' is malformed.")
+        return cursor, Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
 
     async def _wait_for_change(self, cursor: str, known: Status, slots: WaitSlots) -> SessionView | None:
         """The session once its status is not ``known``, or at the deadline; None if the PC left."""
@@ -92,7 +95,7 @@ class WaitHandler(BaseHandler):
                 # Expiry publishes nothing, so also wake when the TTL runs out.
                 expiry = now + view.ttl_ms / 1000 + EXPIRY_SLACK if view.ttl_ms > 0 else deadline
                 wake_at = min(deadline, expiry)
-                self._wait_future = cast("asyncio.Future[bool]", watch.condition.wait(timeout=wake_at))
+                self._wait_future = watch.condition.wait(timeout=wake_at)
                 try:
                     if await self._wait_future:
                         self._woken_at = watch.notified_at

@@ -42,6 +42,16 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM ``process`` and reap it; SIGKILL if it is not gone within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class EmbeddedRedis:
     """A redis-server child process on a unix socket; a context manager."""
 
@@ -94,12 +104,7 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            terminate(self._process, STOP_TIMEOUT)
             self._process = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

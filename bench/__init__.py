@@ -1,0 +1,1 @@
+"""The qrlogin benchmark: ``python -m bench`` (see the README's Performance section)."""

@@ -1,0 +1,364 @@
+"""The load client: a separate process driving one job over real sockets.
+
+``python -m bench.client`` reads one job as JSON on stdin, reports progress on
+stderr and prints its figures as one JSON object on stdout.  Jobs:
+
+- ``park``: park N long-polls on a server, measure its RSS per parked waiter,
+  then wake a sample of them one at a time, timing wake-sent -> answer;
+- ``hello``: closed-loop ``POST /hello`` on the reference, requests per second;
+- ``logins``: closed-loop whole logins on the service, with C concurrent PCs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bench.http import Connection, HTTPError
+from bench.procs import cpu_seconds, rss_bytes
+from main import raise_fd_limit
+
+HOST = "127.0.0.1"
+#: connections opened at once while parking (the servers' listen backlog is 128)
+CONNECT_CONCURRENCY = 64
+#: concurrent POST /uuid while creating the sessions to park on
+CREATE_CONCURRENCY = 32
+#: how long the server may take to report all waiters parked
+PARK_TIMEOUT = 120.0
+#: how long a woken waiter may take to answer before the run is called broken
+WAKE_TIMEOUT = 30.0
+#: the status of a scanned session, which the parked PCs say they know
+SCANNED = 1
+#: the app's credential; the benchmark's auth server knows it
+APP_AUTH = {"Authorization": "Bearer alice-token"}
+#: the stall measurement's run of full logins, as a share of the throughput run's
+STALL_SHARE = 0.5
+#: seconds between progress lines
+PROGRESS_EVERY = 2.0
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile of ``values`` (0 < q <= 100)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def summary(millis: list[float]) -> dict[str, float]:
+    return {
+        "count": len(millis),
+        "p50_ms": percentile(millis, 50),
+        "p99_ms": percentile(millis, 99),
+        "max_ms": max(millis, default=math.nan),
+    }
+
+
+async def gather_bounded(limit: int, jobs: Iterator[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run the jobs with at most ``limit`` at a time; their results in order."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(job: Callable[[], Awaitable[Any]]) -> Any:
+        async with semaphore:
+            return await job()
+
+    return await asyncio.gather(*(run(job) for job in jobs))
+
+
+@contextmanager
+def every(seconds: float, report: Callable[[], str]) -> Iterator[None]:
+    """Print ``report()`` every ``seconds`` while the block runs."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            progress(report())
+
+    task = asyncio.ensure_future(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+# -- parked long-polls -----------------------------------------------------------
+
+
+class Protocol:
+    """How to park on, and wake, one key of a server (the service's or the reference's)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    async def keys(self, conns: list[Connection], n: int) -> list[tuple[str, str]]:
+        """``n`` (wait key, wake key) pairs: scanned sessions for the service, names for the reference.
+
+        The sessions are scanned here, before anything is measured, so that the
+        timed wake-up is the ``/confirm`` alone (a PC's wait wakes on the scan too).
+        """
+        if self.kind == "reference":
+            return [(str(i), str(i)) for i in range(n)]
+        created: list[tuple[str, str]] = []
+
+        async def worker(conn: Connection, count: int) -> None:
+            for _ in range(count):
+                session = await conn.call("POST", "/uuid")
+                await conn.call("POST", "/scan", {"uuid": session["uuid"]}, APP_AUTH)
+                created.append((session["cursor"], session["uuid"]))
+
+        share, extra = divmod(n, len(conns))
+        await asyncio.gather(*(worker(conn, share + (i < extra)) for i, conn in enumerate(conns)))
+        return created
+
+    def send_wait(self, conn: Connection, key: str) -> None:
+        if self.kind == "reference":
+            conn.send("POST", f"/wait?key={key}")
+        else:
+            conn.send("POST", "/wait", json.dumps({"cursor": key, "status": SCANNED}).encode())
+
+    def send_wake(self, conn: Connection, key: str) -> None:
+        if self.kind == "reference":
+            conn.send("POST", f"/wake?key={key}")
+        else:
+            conn.send("POST", "/confirm", json.dumps({"uuid": key}).encode(), APP_AUTH)
+
+    def check_woken(self, status: int, body: bytes) -> None:
+        if status != 200 or (self.kind == "service" and json.loads(body)["status"] != 2):
+            raise HTTPError(f"unexpected wait answer {status}: {body[:200]!r}")
+
+
+async def park_and_wake(
+    protocol: Protocol, wait_port: int, wake_port: int, n: int, wakes: int, label: str, pid: int | None = None
+) -> dict[str, Any]:
+    """Park ``n`` waiters on ``wait_port``, then wake ``wakes`` of them via ``wake_port``, one at a time.
+
+    With ``pid`` (the waiting server's), its RSS is read once the sessions
+    exist and again once all are parked: the difference is the parking's.
+    """
+    control = await Connection(HOST, wait_port).open()
+    setup = [await Connection(HOST, wait_port).open() for _ in range(CREATE_CONCURRENCY)]
+    keys = await protocol.keys(setup, n)
+    for conn in setup:
+        conn.close()
+    waiters: list[Connection] = []
+    result: dict[str, Any] = {"n": n}
+    if pid is not None:
+        result["rss_before"] = rss_bytes(pid)
+    try:
+        started = time.perf_counter()
+
+        async def park(key: tuple[str, str]) -> Connection:
+            conn = await Connection(HOST, wait_port).open()
+            protocol.send_wait(conn, key[0])
+            waiters.append(conn)
+            return conn
+
+        with every(PROGRESS_EVERY, lambda: f"{label}: parked {len(waiters)}/{n}"):
+            parked = await gather_bounded(CONNECT_CONCURRENCY, (functools.partial(park, key) for key in keys))
+            stats = await control.call("GET", f"/debug/stats?waiters={n}&timeout={PARK_TIMEOUT:.0f}")
+        if not stats["reached"]:
+            raise HTTPError(f"{label}: only {stats['waiters']} of {n} waiters parked")
+        result["park_seconds"] = time.perf_counter() - started
+        result["parked"] = stats["waiters"]
+        if pid is not None:
+            result["rss_parked"] = rss_bytes(pid)
+            result["rss_per_waiter"] = (result["rss_parked"] - result["rss_before"]) / n
+
+        waker = await Connection(HOST, wake_port).open()
+        latencies: list[float] = []
+        step = max(1, n // wakes) if wakes else n + 1
+        for index in range(0, n, step)[:wakes]:
+            began = time.perf_counter()
+            protocol.send_wake(waker, keys[index][1])
+            try:
+                status, body = await asyncio.wait_for(parked[index].answer(), WAKE_TIMEOUT)
+            except TimeoutError:
+                wake_status, wake_body = await waker.answer()
+                raise HTTPError(f"no wake-up; the wake answered {wake_status}: {wake_body[:200]!r}") from None
+            latencies.append((time.perf_counter() - began) * 1000)
+            protocol.check_woken(status, body)
+            wake_status, wake_body = await waker.answer()
+            if wake_status != 200:
+                raise HTTPError(f"wake answered {wake_status}: {wake_body[:200]!r}")
+        waker.close()
+        result["wake"] = latencies
+        after = await control.call("GET", "/debug/stats")
+        if "gc_max_ms" in after:  # the service's probe: was a wake-up's tail a garbage collection?
+            result["gc_max_ms"] = after["gc_max_ms"]
+        return result
+    finally:
+        for conn in waiters:
+            conn.close()
+        control.close()
+
+
+async def park_job(job: dict[str, Any]) -> dict[str, Any]:
+    protocol = Protocol(job["kind"])
+    label = job["label"]
+    if job.get("warmup"):
+        progress(f"{label}: warming up with {job['warmup']} parked waiters")
+        await park_and_wake(protocol, job["port"], job["wake_port"], job["warmup"], job["warmup"], label)
+    n, wakes = job["n"], job["wakes"]
+    progress(f"{label}: parking {n} waiters")
+    result = await park_and_wake(protocol, job["port"], job["wake_port"], n, wakes, label, pid=job.get("pid"))
+    latencies = result["wake"]
+    # Fewer waiters than wakes wanted: park and wake them again, so a small N's
+    # p99 rests on as many samples as a large one's.
+    while len(latencies) < wakes:
+        more = await park_and_wake(protocol, job["port"], job["wake_port"], n, n, label)
+        latencies += more["wake"]
+    result["wake"] = summary(latencies[:wakes])
+    return result
+
+
+# -- closed loops ------------------------------------------------------------------
+
+
+async def closed_loop(job: dict[str, Any], one: Callable[[int, list[float]], Awaitable[int]]) -> dict[str, Any]:
+    """Run ``one(worker, latencies)`` repeatedly in the job's concurrent workers for its duration.
+
+    Also measures the server's CPU time per request: unlike requests per
+    second, it hardly depends on what else the machine runs.
+    """
+    concurrency, duration, label = job["concurrency"], job["duration"], job["label"]
+    latencies: list[float] = []
+    done = [0]
+    cpu = cpu_seconds(job["pid"])
+    started = time.perf_counter()
+    deadline = started + duration
+
+    async def worker(index: int) -> None:
+        while time.perf_counter() < deadline:
+            count = await one(index, latencies)
+            done[0] += count  # not `+= await`: that reads done[0] before the await
+
+    with every(PROGRESS_EVERY, lambda: f"{label}: {done[0]} requests, {time.perf_counter() - started:.0f}s"):
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    seconds = time.perf_counter() - started
+    cpu_ms = (cpu_seconds(job["pid"]) - cpu) * 1000
+    return {
+        "requests": done[0],
+        "seconds": seconds,
+        "rps": done[0] / seconds,
+        "latency": summary(latencies),
+        "server_cpu_ms_per_request": cpu_ms / max(1, done[0]),
+    }
+
+
+async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
+    conns = [await Connection(HOST, job["port"]).open() for _ in range(job["concurrency"])]
+
+    async def one(worker: int, latencies: list[float]) -> int:
+        began = time.perf_counter()
+        status, _ = await conns[worker].request("POST", "/hello")
+        latencies.append((time.perf_counter() - began) * 1000)
+        if status != 200:
+            raise HTTPError(f"/hello answered {status}")
+        return 1
+
+    try:
+        return await closed_loop(job, one)
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Whole logins: uuid, QR image, wait, scan, wait again, confirm, token."""
+    port = job["port"]
+    concurrency = job["concurrency"]
+    pcs = [await Connection(HOST, port).open() for _ in range(concurrency)]
+    polls = [await Connection(HOST, port).open() for _ in range(concurrency)]
+    phones = [await Connection(HOST, port).open() for _ in range(concurrency)]
+    control = await Connection(HOST, port).open()
+    wakes: list[float] = []
+    logins = [0]
+
+    async def timed(latencies: list[float], call: Awaitable[Any]) -> Any:
+        began = time.perf_counter()
+        answer = await call
+        latencies.append((time.perf_counter() - began) * 1000)
+        return answer
+
+    async def one(worker: int, latencies: list[float]) -> int:
+        pc, poll, phone = pcs[worker], polls[worker], phones[worker]
+        session = await timed(latencies, pc.call("POST", "/uuid"))
+        status, image = await timed(latencies, pc.request("GET", session["qr_svg"]))
+        if status != 200 or not image.startswith(b"<svg"):
+            raise HTTPError(f"QR image answered {status}")
+        known = 0
+        for action in ("/scan", "/confirm"):
+            began = time.perf_counter()
+            poll.send("POST", "/wait", json.dumps({"cursor": session["cursor"], "status": known}).encode())
+            await timed(latencies, phone.call("POST", action, {"uuid": session["uuid"]}, APP_AUTH))
+            status, body = await poll.answer()
+            wakes.append((time.perf_counter() - began) * 1000)
+            answer = json.loads(body)
+            known = answer["status"]
+        if known != 2:
+            raise HTTPError(f"the login ended in status {known}")
+        await timed(latencies, pc.call("POST", "/token", {"cursor": session["cursor"], "code": answer["code"]}))
+        logins[0] += 1
+        return 7
+
+    try:
+        # One login per PC first: first-use costs (lazy imports, new pool
+        # connections) are start-up, not the steady state measured here.
+        await asyncio.gather(*(one(worker, []) for worker in range(concurrency)))
+        wakes.clear()
+        logins[0] = 0
+        # Throughput first, without timing every callback (it costs CPU)...
+        await control.call("GET", "/debug/stats?reset=1")
+        result = await closed_loop(job, one)
+        probe = await control.call("GET", "/debug/stats?reset=1&callbacks=1")
+        result.update(
+            logins=logins[0],
+            logins_per_s=logins[0] / result["seconds"],
+            wait=summary(wakes),
+            loop_lag_max_ms=probe["loop_lag_max_ms"],
+            loop_busy_max_ms=probe["loop_busy_max_ms"],
+            gc_max_ms=probe["gc_max_ms"],
+            loop_stalls=probe["loop_stalls"],
+        )
+        # ...then the same load again for the longest callback.
+        progress(f"{job['label']}: timing every callback")
+        await closed_loop(dict(job, duration=job["duration"] * STALL_SHARE), one)
+        probe = await control.call("GET", "/debug/stats?callbacks=0")
+        result.update(
+            callback_max_ms=probe["callback_max_ms"],
+            callback_slowest=probe["callback_slowest"],
+            callback_wall_max_ms=probe["callback_wall_max_ms"],
+        )
+        return result
+    finally:
+        for conn in (*pcs, *polls, *phones, control):
+            conn.close()
+
+
+JOBS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
+    "park": park_job,
+    "hello": hello_job,
+    "logins": logins_job,
+}
+
+
+def main() -> None:
+    raise_fd_limit()
+    job = json.loads(sys.stdin.read())
+    result = asyncio.run(JOBS[job["job"]](job))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Child processes of the benchmark: started, waited on until they listen, stopped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from redis_map.embedded import terminate
+
+#: how long a server may take to say it listens
+START_TIMEOUT = 30.0
+#: how long a server may take to exit on SIGTERM before it is killed
+STOP_TIMEOUT = 15.0
+#: the line every server of the benchmark logs once it accepts connections
+LISTENING = re.compile(r"listening on http://\S+:(\d+)")
+#: seconds between looks at a starting server's log
+READY_POLL = 0.02
+#: log lines shown to explain a failure
+TAIL_LINES = 40
+#: the repository root, the working directory of every child
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set size of process ``pid``, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    """A server child process; ``start()`` returns its port once it logs that it listens.
+
+    Its stderr goes to a log file, not a pipe: nothing in the benchmark has to
+    keep reading it, and a busy server's log costs it no more than a file write.
+    """
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_dir / f"{name}.log"
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return self._process.pid
+
+    def start(self) -> int:
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, *self.argv], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and self._process.poll() is None:
+            match = LISTENING.search(self.log_path.read_text(errors="replace"))
+            if match:
+                self.port = int(match.group(1))
+                return self.port
+            time.sleep(READY_POLL)  # a child's log file has no event to wait on
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start:\n{self.tail()}")
+
+    def tail(self) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-TAIL_LINES:])
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        terminate(self._process, STOP_TIMEOUT)
+        self._process = None
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,122 @@
+"""The reference: a bare Tornado server doing no work, no Redis.
+
+``python -m bench.reference --port 0`` logs ``reference listening on
+http://127.0.0.1:<port>`` on stderr and serves:
+
+- ``POST /hello``: a tiny constant answer (the requests-per-second baseline);
+- ``POST /wait?key=K``: parks on a plain per-key Future until ``POST /wake?key=K``;
+- ``GET /debug/stats?waiters=N&timeout=S``: like the service's, once N are parked.
+
+The benchmark's figures for the service are ratios to this one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.locks import Condition
+from tornado.log import enable_pretty_logging
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+from main import raise_fd_limit
+
+log = logging.getLogger("bench.reference")
+
+
+class Parked:
+    """The per-key futures of the parked requests, and a condition on their count."""
+
+    def __init__(self) -> None:
+        self.futures: dict[str, asyncio.Future[None]] = {}
+        self.changed = Condition()
+
+
+class HelloHandler(RequestHandler):
+    def post(self) -> None:
+        self.finish(b'{"ok":1}')
+
+
+class WaitHandler(RequestHandler):
+    def initialize(self, parked: Parked) -> None:
+        self.parked = parked
+        self.key = ""
+
+    async def post(self) -> None:
+        self.key = self.get_query_argument("key")
+        future = self.parked.futures[self.key] = asyncio.get_running_loop().create_future()
+        self.parked.changed.notify_all()
+        try:
+            await future
+        except asyncio.CancelledError:
+            return
+        self.finish(b'{"woken":1}')
+
+    def on_connection_close(self) -> None:
+        future = self.parked.futures.pop(self.key, None)
+        if future is not None:
+            future.cancel()
+
+
+class WakeHandler(RequestHandler):
+    def initialize(self, parked: Parked) -> None:
+        self.parked = parked
+
+    def post(self) -> None:
+        future = self.parked.futures.pop(self.get_query_argument("key"), None)
+        if future is not None and not future.done():
+            future.set_result(None)
+        self.finish(b'{"ok":1}')
+
+
+class StatsHandler(RequestHandler):
+    def initialize(self, parked: Parked) -> None:
+        self.parked = parked
+
+    async def get(self) -> None:
+        wanted = int(self.get_query_argument("waiters", "0"))
+        deadline = IOLoop.current().time() + float(self.get_query_argument("timeout", "10"))
+        while len(self.parked.futures) < wanted:
+            if not await self.parked.changed.wait(timeout=deadline):
+                break
+        self.finish({"waiters": len(self.parked.futures), "reached": len(self.parked.futures) >= wanted})
+
+
+async def serve(port: int) -> None:
+    parked = Parked()
+    app = Application(
+        [
+            (r"/hello", HelloHandler),
+            (r"/wait", WaitHandler, dict(parked=parked)),
+            (r"/wake", WakeHandler, dict(parked=parked)),
+            (r"/debug/stats", StatsHandler, dict(parked=parked)),
+        ]
+    )
+    sockets = bind_sockets(port, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    log.info("reference listening on http://127.0.0.1:%d", sockets[0].getsockname()[1])
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    # Tornado's own logging, as main.py has: both servers log every request alike.
+    enable_pretty_logging()
+    raise_fd_limit()
+    asyncio.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The benchmark's ratios, its targets and its table, all from the measured figures."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+#: RSS per parked waiter, at most this many times the bare-Tornado figure
+RSS_RATIO_LIMIT = 1.3
+#: wake p99 at the largest N, at most this many times the p99 at the smallest
+WAKE_GROWTH_LIMIT = 2.0
+#: wake p99 at the largest N, in milliseconds
+WAKE_P99_LIMIT_MS = 10.0
+#: full-login requests per second, at least this share of bare Tornado's
+RPS_RATIO_LIMIT = 0.5
+#: the longest event-loop stall during the full logins, in milliseconds
+LOOP_STALL_LIMIT_MS = 5.0
+
+
+def ratio(ours: float, reference: float) -> float:
+    return ours / reference if reference else math.nan
+
+
+def closest(entries: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    return min(entries, key=lambda entry: abs(entry["n"] - n))
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Adds the ratios to ``results`` and returns each target with its measured value."""
+    parked = results["parked"]
+    for entry in parked:
+        ours, bare = entry["service"], entry["reference"]
+        entry["ratios"] = {
+            "rss_per_waiter": ratio(ours["rss_per_waiter"], bare["rss_per_waiter"]),
+            "wake_p50": ratio(ours["wake"]["p50_ms"], bare["wake"]["p50_ms"]),
+            "wake_p99": ratio(ours["wake"]["p99_ms"], bare["wake"]["p99_ms"]),
+        }
+    cross = results["cross_process"]
+    bare_wake = closest(parked, cross["service"]["n"])["reference"]["wake"]
+    cross["ratios"] = {
+        "wake_p50": ratio(cross["service"]["wake"]["p50_ms"], bare_wake["p50_ms"]),
+        "wake_p99": ratio(cross["service"]["wake"]["p99_ms"], bare_wake["p99_ms"]),
+    }
+    login = results["full_login"]
+    login["ratios"] = {
+        "rps": ratio(login["service"]["rps"], login["reference"]["rps"]),
+        "p99": ratio(login["service"]["latency"]["p99_ms"], login["reference"]["latency"]["p99_ms"]),
+        "server_cpu_per_request": ratio(
+            login["service"]["server_cpu_ms_per_request"], login["reference"]["server_cpu_ms_per_request"]
+        ),
+    }
+
+    smallest, largest = parked[0], parked[-1]
+    n = largest["n"]
+    p99_small, p99_large = smallest["service"]["wake"]["p99_ms"], largest["service"]["wake"]["p99_ms"]
+    targets = [
+        (f"{n} parked long-polls in one process", largest["service"]["parked"], ">=", n),
+        (f"RSS per parked waiter / bare Tornado (N={n})", largest["ratios"]["rss_per_waiter"], "<=", RSS_RATIO_LIMIT),
+        (f"wake p99 N={n} / N={smallest['n']}", ratio(p99_large, p99_small), "<=", WAKE_GROWTH_LIMIT),
+        (f"wake p99 at N={n} (ms)", p99_large, "<", WAKE_P99_LIMIT_MS),
+        ("full-login req/s / bare Tornado req/s", login["ratios"]["rps"], ">=", RPS_RATIO_LIMIT),
+        (
+            "longest loop stall (one callback) in full logins (ms)",
+            login["service"]["callback_max_ms"],
+            "<",
+            LOOP_STALL_LIMIT_MS,
+        ),
+    ]
+    checks = {">=": float.__ge__, "<=": float.__le__, "<": float.__lt__}
+    return [
+        {"target": name, "value": value, "limit": f"{op} {limit:g}", "met": checks[op](float(value), float(limit))}
+        for name, value, op, limit in targets
+    ]
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for entry in results["parked"]:
+        ours, bare, ratios = entry["service"], entry["reference"], entry["ratios"]
+        label = f"parked N={entry['n']:,}"
+        rows += [
+            (label, "RSS per parked waiter (KiB)", _kib(ours["rss_per_waiter"]), _kib(bare["rss_per_waiter"]),
+             _x(ratios["rss_per_waiter"])),
+            ("", "wake p50 (ms)", _ms(ours["wake"]["p50_ms"]), _ms(bare["wake"]["p50_ms"]), _x(ratios["wake_p50"])),
+            ("", "wake p99 (ms)", _ms(ours["wake"]["p99_ms"]), _ms(bare["wake"]["p99_ms"]), _x(ratios["wake_p99"])),
+            ("", "wake max (ms)", _ms(ours["wake"]["max_ms"]), _ms(bare["wake"]["max_ms"]), ""),
+            ("", "longest garbage collection, parking and waking (ms)", _ms(ours["gc_max_ms"]), "", ""),
+        ]  # fmt: skip
+    cross = results["cross_process"]
+    rows += [
+        (f"across processes N={cross['service']['n']:,}", "wake p50 (ms)", _ms(cross["service"]["wake"]["p50_ms"]),
+         "", _x(cross["ratios"]["wake_p50"])),
+        ("", "wake p99 (ms)", _ms(cross["service"]["wake"]["p99_ms"]), "", _x(cross["ratios"]["wake_p99"])),
+    ]  # fmt: skip
+    login = results["full_login"]
+    ours, bare = login["service"], login["reference"]
+    rows += [
+        (f"full logins C={results['config']['concurrency']}", "requests/s", f"{ours['rps']:,.0f}",
+         f"{bare['rps']:,.0f}", _x(login["ratios"]["rps"])),
+        ("", "logins/s", f"{ours['logins_per_s']:,.1f}", "", ""),
+        ("", "server CPU per request (ms)", _ms(ours["server_cpu_ms_per_request"]),
+         _ms(bare["server_cpu_ms_per_request"]), _x(login["ratios"]["server_cpu_per_request"])),
+        ("", "per-request p99 (ms)", _ms(ours["latency"]["p99_ms"]), _ms(bare["latency"]["p99_ms"]),
+         _x(login["ratios"]["p99"])),
+        ("", "wait answer p99 (ms)", _ms(ours["wait"]["p99_ms"]), "", ""),
+        ("", "longest loop stall: one callback, CPU (ms)", _ms(ours["callback_max_ms"]), "", ""),
+        ("", "longest callback, wall clock (ms)", _ms(ours["callback_wall_max_ms"]), "", ""),
+        ("", "longest timer lateness, process busy (ms)", _ms(ours["loop_busy_max_ms"]), "", ""),
+        ("", "longest timer lateness, wall clock (ms)", _ms(ours["loop_lag_max_ms"]), "", ""),
+        ("", "longest garbage collection (ms)", _ms(ours["gc_max_ms"]), "", ""),
+    ]  # fmt: skip
+    return rows
+
+
+def table(results: dict[str, Any]) -> str:
+    """The figures and targets as a plain-text (and Markdown) table."""
+    box = results["machine"]
+    lines = [
+        f"Machine: {box['cpus']} CPUs ({box['cpu_model']}), {box['memory_gib']} GiB, {box['system']}, "
+        f"Python {box['python']}; load average {box['load_average']:.2f} before, "
+        f"{box['load_average_after']:.2f} after",
+        "",
+        "| scenario | figure | qrlogin | bare Tornado | ratio |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    lines += ["", "| target | measured | limit | met |", "|---|---:|---|---|"]
+    for target in results["targets"]:
+        met = "yes" if target["met"] else "**NO**"
+        lines.append(f"| {target['target']} | {target['value']:,.2f} | {target['limit']} | {met} |")
+    return "\n".join(lines)
+
+
+def _kib(value: float) -> str:
+    return f"{value / 1024:.2f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"

@@ -1,0 +1,228 @@
+"""The benchmark's conductor: starts the servers, runs each job in a client process, reports.
+
+Every server is a child process on the loopback: one Redis (given, or an
+embedded one), the auth server, the service (``main.py``, fresh for each
+scenario so its RSS starts clean) and the bare-Tornado reference.  Every job
+runs in its own client process (``bench.client``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.procs import ROOT, Server
+from bench.report import evaluate, table
+from redis_map import EmbeddedRedis
+
+#: where the figures go unless --out says otherwise (gitignored)
+DEFAULT_OUT = ROOT / "bench" / "results.json"
+#: longest one client job may run
+CLIENT_TIMEOUT = 900.0
+#: the load comes from one loopback address, far past any per-client abuse limit;
+#: an environment variable, as a version of the service without the option ignores it
+SERVICE_ENV = {"QRLOGIN_RATE_LIMIT": "off"}
+#: the service's long-poll and session lifetimes: longer than any scenario
+WAIT_TIMEOUT = 600
+SESSION_TTL = 900
+
+
+@dataclass
+class Config:
+    """What to run; the defaults are the full benchmark."""
+
+    sizes: list[int] = field(default_factory=lambda: [100, 1_000, 10_000])
+    #: waiters woken (one at a time) per size
+    wakes: int = 1_000
+    #: waiters parked and woken before measuring, so both servers are warm
+    warmup: int = 200
+    #: waiters parked on one service process and woken from another
+    cross: int = 1_000
+    #: concurrent PCs in the full-login scenario (and connections on the reference)
+    concurrency: int = 16
+    #: seconds each closed loop runs
+    duration: float = 10.0
+
+
+#: the tiny configuration the CI test runs, in a few seconds
+QUICK = Config(sizes=[100], wakes=20, warmup=10, cross=20, concurrency=4, duration=1.5)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line), "?")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def run_client(job: dict[str, Any]) -> dict[str, Any]:
+    """One job in a fresh client process; its figures."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.client"],
+        cwd=ROOT,
+        input=json.dumps(job),
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"client job {job['label']} failed ({done.returncode})")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+class Bench:
+    def __init__(self, config: Config, redis_url: str, log_dir: Path) -> None:
+        self.config = config
+        self.redis_url = redis_url
+        self.log_dir = log_dir
+        self.namespace = f"bench-{secrets.token_hex(4)}"
+        self.auth_url = ""
+
+    def service(self, name: str) -> Server:
+        return Server(
+            name,
+            [
+                "main.py",
+                "--port=0",
+                "--address=127.0.0.1",
+                f"--redis-url={self.redis_url}",
+                f"--auth-url={self.auth_url}",
+                f"--namespace={self.namespace}",
+                f"--secret={secrets.token_urlsafe(32)}",
+                f"--wait-timeout={WAIT_TIMEOUT}",
+                f"--session-ttl={SESSION_TTL}",
+                "--loop-probe",
+            ],
+            self.log_dir,
+            SERVICE_ENV,
+        )
+
+    def reference(self) -> Server:
+        return Server("reference", ["-m", "bench.reference"], self.log_dir)
+
+    def park(self, kind: str, server: Server, n: int, wake_port: int | None = None) -> dict[str, Any]:
+        return run_client(
+            {
+                "job": "park",
+                "label": f"{server.name} N={n}",
+                "kind": kind,
+                "port": server.port,
+                "wake_port": wake_port or server.port,
+                "pid": server.pid,
+                "n": n,
+                "wakes": self.config.wakes,
+                # Fewer than N: memory freed by the warm-up would hide the parked waiters' RSS.
+                "warmup": max(1, min(self.config.warmup, n // 10)),
+            }
+        )
+
+    def loop(self, job: str, server: Server) -> dict[str, Any]:
+        return run_client(
+            {
+                "job": job,
+                "label": f"{server.name} {job}",
+                "port": server.port,
+                "pid": server.pid,
+                "concurrency": self.config.concurrency,
+                "duration": self.config.duration,
+            }
+        )
+
+    def run(self) -> dict[str, Any]:
+        results: dict[str, Any] = {"machine": machine(), "config": asdict(self.config)}
+        with Server("auth", ["-m", "bench.authserver"], self.log_dir) as auth:
+            self.auth_url = f"http://127.0.0.1:{auth.port}/userinfo"
+            parked = []
+            for n in self.config.sizes:
+                with self.reference() as reference:
+                    bare = self.park("reference", reference, n)
+                with self.service("service") as service:
+                    ours = self.park("service", service, n)
+                parked.append({"n": n, "service": ours, "reference": bare})
+            results["parked"] = parked
+
+            with self.service("service-a") as first, self.service("service-b") as second:
+                results["cross_process"] = {"service": self.park("service", first, self.config.cross, second.port)}
+
+            with self.reference() as reference:
+                hello = self.loop("hello", reference)
+            with self.service("service") as service:
+                logins = self.loop("logins", service)
+            results["full_login"] = {"service": logins, "reference": hello}
+        results["machine"]["load_average_after"] = os.getloadavg()[0]
+        results["targets"] = evaluate(results)
+        return results
+
+    def forget_keys(self) -> None:
+        """Delete this run's keys (and only those) from the Redis."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            keys = list(client.scan_iter(match=f"{self.namespace}:*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
+        finally:
+            client.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark qrlogin against bare Tornado.")
+    parser.add_argument("--redis-url", default="", help="the Redis to use; none: an embedded one")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON figures (default {DEFAULT_OUT})")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (N=100, seconds): checks the bench works")
+    parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000)")
+    parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
+    parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")
+    return parser.parse_args(argv)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM (e.g. a test's timeout): unwind, so every server started is stopped.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminated)
+    args = parse_args(argv)
+    config = replace(QUICK if args.quick else Config())
+    if args.sizes:
+        config.sizes = [int(size) for size in args.sizes.split(",")]
+    if args.concurrency:
+        config.concurrency = args.concurrency
+    if args.duration:
+        config.duration = args.duration
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="qrlogin-bench-") as tmp, ExitStack() as stack:
+        redis_url = args.redis_url or stack.enter_context(EmbeddedRedis()).url
+        bench = Bench(config, redis_url, Path(tmp))
+        stack.callback(bench.forget_keys)
+        results = bench.run()
+    results["seconds"] = time.monotonic() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nfigures written to {args.out}")
+    return 0

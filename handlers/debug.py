@@ -1,0 +1,47 @@
+"""``GET /debug/stats``: the loop-lag probe and the parked waiters, for benchmarks.
+
+Routed only when the service runs with ``--loop-probe``.
+"""
+
+from __future__ import annotations
+
+from errors import InvalidRequest
+from handlers.base import BaseHandler
+from loopprobe import LoopLagProbe
+from redis_map import WaiterRegistry
+
+#: longest a caller may wait for the parked count to be reached
+MAX_STATS_WAIT = 120.0
+
+
+class DebugStatsHandler(BaseHandler):
+    """``?waiters=N&timeout=S`` first waits until N waiters are parked (bounded);
+    ``?reset=1`` zeroes the probe after reading it; ``?callbacks=1`` (``0``)
+    starts (stops) timing every callback."""
+
+    def initialize(self, registry: WaiterRegistry, probe: LoopLagProbe) -> None:
+        self.registry = registry
+        self.probe = probe
+
+    async def get(self) -> None:
+        waiters = self._number("waiters", 0)
+        timeout = min(self._number("timeout", 10), MAX_STATS_WAIT)
+        reached = await self.registry.wait_until(lambda r: r.waiters >= waiters, timeout=timeout)
+        stats: dict[str, float | int | bool | str] = {
+            "waiters": self.registry.waiters,
+            "sessions": self.registry.sessions,
+            "reached": reached,
+        }
+        stats.update(self.probe.as_json())
+        if self.get_query_argument("reset", "0") == "1":
+            self.probe.reset()
+        callbacks = self.get_query_argument("callbacks", None)
+        if callbacks is not None:
+            self.probe.time_callbacks(callbacks == "1")
+        self.write_json(stats)
+
+    def _number(self, name: str, default: int) -> int:
+        value = self.get_query_argument(name, str(default))
+        if not value.isdigit():
+            raise InvalidRequest(f"'{name}' must be a non-negative integer.")
+        return int(value)

@@ -1,0 +1,79 @@
+"""The benchmark itself, in its tiny configuration, so it does not rot."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: the quick run takes ~20 s on an idle 2-core machine; the machine may be busy
+BENCH_TIMEOUT = 300
+#: how long it may take to stop its servers once told to
+STOP_TIMEOUT = 60
+
+#: the figures every run must produce, as paths into the JSON
+WAKE = ("count", "p50_ms", "p99_ms", "max_ms")
+PARKED_SIDE = ("n", "parked", "park_seconds", "rss_before", "rss_parked", "rss_per_waiter")
+FULL_LOGIN = ("requests", "seconds", "rps", "logins", "logins_per_s", "server_cpu_ms_per_request")
+PROBE = ("loop_lag_max_ms", "loop_busy_max_ms", "gc_max_ms", "callback_max_ms", "callback_wall_max_ms", "loop_stalls")
+
+
+def numbers(value: Any, path: str = "") -> dict[str, float]:
+    """Every number in ``value``, by its path."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in numbers(item, f"{path}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in numbers(item, f"{path}[{i}]").items()}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {path: float(value)}
+    return {}
+
+
+@pytest.mark.timeout(BENCH_TIMEOUT + STOP_TIMEOUT + 30)
+def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench", "--quick", f"--redis-url={redis_url}", f"--out={out}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, stderr = bench.communicate(timeout=BENCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        bench.terminate()  # the bench stops its servers on SIGTERM
+        stdout, stderr = bench.communicate(timeout=STOP_TIMEOUT)
+        pytest.fail(f"the quick benchmark ran over {BENCH_TIMEOUT}s:\n{stderr[-3000:]}")
+    assert bench.returncode == 0, stderr[-3000:]
+    assert "[bench]" in stderr  # it showed progress
+    assert "| target |" in stdout  # and printed its table
+
+    results = json.loads(out.read_text())
+    (parked,) = results["parked"]
+    for side in ("service", "reference"):
+        assert set(PARKED_SIDE) <= parked[side].keys()
+        assert set(WAKE) <= parked[side]["wake"].keys()
+        assert parked[side]["parked"] == parked["n"] == 100
+        assert parked[side]["wake"]["count"] == 20
+    assert set(parked["ratios"]) == {"rss_per_waiter", "wake_p50", "wake_p99"}
+    assert parked["service"]["gc_max_ms"] >= 0
+    assert set(WAKE) <= results["cross_process"]["service"]["wake"].keys()
+    assert set(results["cross_process"]["ratios"]) == {"wake_p50", "wake_p99"}
+    login = results["full_login"]
+    assert set(FULL_LOGIN) | set(PROBE) <= login["service"].keys()
+    assert login["service"]["logins"] > 0 and login["service"]["requests"] == 7 * login["service"]["logins"]
+    assert login["reference"]["rps"] > 0 and "rps" in login["ratios"]
+    assert len(results["targets"]) == 6 and all(isinstance(t["met"], bool) for t in results["targets"])
+    assert results["machine"]["cpus"] >= 1
+
+    figures = numbers(results)
+    not_finite = [path for path, value in figures.items() if not math.isfinite(value)]
+    assert not not_finite, not_finite
+    assert all(figures[f".parked[0].{side}.rss_parked"] > 0 for side in ("service", "reference"))

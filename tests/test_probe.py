@@ -1,0 +1,132 @@
+"""The benchmark hooks in the service: the loop-lag probe, /debug/stats, the fd limit, the QR process."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import io
+import resource
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from auth import UserInfoClient
+from loopprobe import INTERVAL, LoopLagProbe
+from main import raise_fd_limit
+from qrimage import EC_LEVEL, QrRenderer
+from tests.authserver import AuthServer
+from tests.conftest import MakeInstance
+from tests.service import Instance
+
+#: how long the test blocks the loop on purpose
+STALL = 0.03
+
+
+def busy_for(seconds: float) -> None:
+    """Hold the loop and the CPU, as a slow callback would."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+@pytest.fixture
+async def probe() -> AsyncIterator[LoopLagProbe]:
+    probe = LoopLagProbe()
+    probe.start()
+    probe.time_callbacks(True)
+    yield probe
+    probe.stop()
+
+
+async def run_then_tick(callback: Callable[[float], object]) -> None:
+    """Run ``callback(STALL)`` on the loop, then return once the probe's timer has run."""
+    loop = asyncio.get_running_loop()
+    loop.call_soon(callback, STALL)
+    # The probe's timer is due before this one, so it has run once this one has.
+    after = loop.create_future()
+    loop.call_later(2 * INTERVAL, after.set_result, None)
+    await after
+
+
+async def test_probe_tells_a_process_kept_off_the_cpu_from_a_busy_one(probe: LoopLagProbe) -> None:
+    await run_then_tick(time.sleep)  # idle, as if the OS ran another process meanwhile
+    assert probe.max_lag >= STALL - INTERVAL
+    assert probe.max_busy < STALL / 2 and probe.max_callback < STALL / 2
+    assert probe.max_callback_wall >= STALL  # blocked in a system call: the wall-clock figure shows it
+
+
+async def test_probe_measures_a_callback_that_blocks_the_loop(probe: LoopLagProbe) -> None:
+    await run_then_tick(busy_for)
+    assert probe.max_lag >= STALL - INTERVAL
+    assert probe.max_busy >= STALL - INTERVAL
+    assert probe.max_callback >= STALL and "busy_for" in probe.slowest
+    gc.collect()
+    assert probe.max_gc > 0
+    assert probe.stalls >= 1 and probe.ticks >= 1
+    probe.reset()
+    assert set(probe.as_json().values()) == {0, ""}
+    assert probe.as_json().keys() >= {"callback_max_ms", "callback_wall_max_ms", "gc_max_ms", "loop_lag_max_ms"}
+
+
+async def test_debug_stats_is_not_served_without_the_probe(make_instance: MakeInstance) -> None:
+    service = await make_instance()
+    answer = await service.request("GET", "/debug/stats")
+    assert answer.code == 404 and answer.error == "not_found"
+
+
+async def test_debug_stats_waits_for_parked_waiters_and_reports_the_probe(
+    redis_url: str, namespace: str, auth_server: AuthServer
+) -> None:
+    service = Instance(redis_url, namespace, UserInfoClient(auth_server.url), wait_timeout=30)
+    probe = LoopLagProbe()
+    service.services = dataclasses.replace(service.services, probe=probe)
+    await service.start()
+    probe.start()
+    try:
+        session = await service.new_session()
+        parked = asyncio.ensure_future(service.wait(session["cursor"]))
+        stats = await service.request("GET", "/debug/stats?waiters=1&timeout=10&reset=1&callbacks=1")
+        assert stats.code == 200
+        assert stats.body["reached"] is True and stats.body["waiters"] == 1 and stats.body["sessions"] == 1
+        assert stats.body["loop_lag_max_ms"] >= 0 and stats.body["loop_ticks"] > 0
+        assert stats.body["callback_max_ms"] == 0  # not timed until asked
+        await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
+        assert (await parked).body["status"] == 1
+        timed = await service.request("GET", "/debug/stats?callbacks=0")
+        assert timed.body["callback_max_ms"] > 0 and timed.body["callback_slowest"]
+        bad = await service.request("GET", "/debug/stats?waiters=lots")
+        assert bad.code == 400 and bad.error == "invalid_request"
+    finally:
+        probe.stop()
+        await service.stop()
+
+
+@pytest.fixture
+def low_fd_limit() -> Iterator[int]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard < 2:
+        pytest.skip("the open-files hard limit is unlimited or tiny here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard // 2), hard))
+    yield hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_fd_limit_is_raised_to_the_hard_limit(low_fd_limit: int) -> None:
+    assert raise_fd_limit() == low_fd_limit
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == low_fd_limit
+
+
+async def test_qr_png_decodes_to_its_content_and_is_cached() -> None:
+    renderer = QrRenderer()
+    content = "https://login.example.com/s/" + "ab" * 16
+    png = await renderer.image(content, "png")
+    (decoded,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert decoded.format == zxingcpp.BarcodeFormat.QRCode and decoded.text == content
+    assert decoded.ec_level == EC_LEVEL
+    assert await renderer.image(content, "png") is png
+    svg = await renderer.image(content, "svg")
+    assert svg.startswith(b"<svg") and b'viewBox="0 0 41 41"' in svg  # version 4 and the quiet zone
