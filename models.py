@@ -29,7 +29,7 @@ class Status(enum.IntEnum):
         return self in (Status.WAITING, Status.SCANNED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     """A user as the auth server describes them (OIDC UserInfo claims)."""
 
@@ -41,7 +41,7 @@ class Identity:
         return {"sub": self.sub, "name": self.name, "picture": self.picture}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Requester:
     """The PC that asked for the login, recorded at ``/uuid``."""
 
@@ -61,7 +61,7 @@ class Requester:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewSession:
     """What ``/uuid`` hands the PC: the public uuid and the secret cursor."""
 
@@ -70,7 +70,7 @@ class NewSession:
     expires_in: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionView:
     """A session as read from the store at one moment."""
 

@@ -48,8 +48,12 @@ class WaitHandler(BaseHandler):
     async def post(self) -> None:
         cursor, known = self._arguments()
         async with self.limiter.wait_slots(self.request.remote_ip or "") as slots:
-            with self.metrics.waiters.track_inprogress():
+            # inc/dec rather than track_inprogress(): no tracker object per parked waiter
+            self.metrics.waiters.inc()
+            try:
                 view = await self._wait_for_change(cursor, known, slots)
+            finally:
+                self.metrics.waiters.dec()
         if view is None:
             return  # the PC left; nothing to answer
         self.write_json(view.wait_answer())

@@ -137,6 +137,8 @@ class RateLimiter:
 
     def wait_slots(self, ip: str) -> WaitSlots:
         """The slots one ``/wait`` holds: its client IP's on entry, its session's on :meth:`WaitSlots.admit`."""
+        if self.limits is None:
+            return UNLIMITED_SLOTS  # shared: a parked waiter then carries nothing for the limits
         return WaitSlots(self, ip)
 
     async def _count(self, rule: str, rate: Rate, who: str) -> None:
@@ -200,3 +202,24 @@ class WaitSlots:
         if not await self._limiter._take(key, limit, self._holder):
             raise RateLimited(WAIT_RETRY_AFTER, "Too many long-polls at once; try again shortly.")
         self._held.append(key)
+
+
+class _UnlimitedSlots(WaitSlots):
+    """The slots of a ``/wait`` when limits are off: holds nothing, shared by all."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def __aenter__(self) -> WaitSlots:
+        return self
+
+    async def admit(self, uuid: str) -> None:
+        return None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+UNLIMITED_SLOTS = _UnlimitedSlots()

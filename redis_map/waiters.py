@@ -1,7 +1,8 @@
 """Per-session wake-up for parked long-polls.
 
-Each session that has at least one parked ``/wait`` gets its own
-``tornado.locks.Condition``; a change to that session wakes only its waiters.
+Each session that has at least one parked ``/wait`` gets its own ``Wakeup``
+(a lean ``tornado.locks.Condition``); a change to that session wakes only its
+waiters.
 The entry is created by the first waiter and dropped by the last, so the
 registry holds nothing for sessions nobody waits on.
 
