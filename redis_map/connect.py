@@ -21,12 +21,14 @@ from redis_map import sentinel
 
 #: most connections one process opens for commands; past it requests queue
 MAX_CONNECTIONS = 64
-#: how long a request waits in that queue before giving up with 503
-POOL_TIMEOUT = 5.0
+#: how long a request waits in that queue before giving up with 503: a burst of
+#: 10,000 PCs parking at once queues for seconds, and must not be refused
+POOL_TIMEOUT = 10.0
 #: how long to wait to connect to Redis: a reachable one answers in milliseconds
 CONNECT_TIMEOUT = 2.0
-#: how long to wait for an answer: Redis commands take microseconds, so a cut shows fast
-SOCKET_TIMEOUT = 3.0
+#: how long to wait for an answer: Redis takes microseconds, but our own loop may be
+#: seconds behind under a burst (and a 0.4 s full GC), which is not Redis being gone
+SOCKET_TIMEOUT = 5.0
 #: the port of a Sentinel named without one
 SENTINEL_PORT = 26379
 #: the port of a Redis named without one
