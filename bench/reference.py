@@ -24,7 +24,7 @@ from tornado.log import enable_pretty_logging
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from main import raise_fd_limit
+from main import LISTEN_BACKLOG, raise_fd_limit
 
 log = logging.getLogger("bench.reference")
 
@@ -97,7 +97,8 @@ async def serve(port: int) -> None:
             (r"/debug/stats", StatsHandler, dict(parked=parked)),
         ]
     )
-    sockets = bind_sockets(port, "127.0.0.1")
+    # The service's backlog: a burst of parking PCs reaches both servers alike.
+    sockets = bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG)
     server = HTTPServer(app)
     server.add_sockets(sockets)
     log.info("reference listening on http://127.0.0.1:%d", sockets[0].getsockname()[1])
