@@ -97,6 +97,7 @@ class BaseHandler(LoginErrorHandler):
         if self._body_size > MAX_JSON_BODY:
             raise BodyTooLarge()
         raw = b"".join(self._chunks)
+        self._chunks.clear()  # read once; a parked /wait need not keep its body
         if not raw.strip():
             return {}
         try:

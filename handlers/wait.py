@@ -27,6 +27,13 @@ class WaitHandler(BaseHandler):
     reads as an expired session, which tells an outsider nothing.
     """
 
+    # Per-request state, defaulting at class level so a parked handler's
+    # __dict__ holds only what changed (10,000s of them are parked at once).
+    _wait_future: asyncio.Future[bool] | None = None
+    _gone = False
+    #: when the notice that woke this waiter reached the process (loop time)
+    _woken_at: float | None = None
+
     def initialize(
         self,
         store: SessionStore,
@@ -40,10 +47,6 @@ class WaitHandler(BaseHandler):
         self.wait_timeout = wait_timeout
         self.limiter = limiter
         self.metrics = metrics
-        self._wait_future: asyncio.Future[bool] | None = None
-        self._gone = False
-        #: when the notice that woke this waiter reached the process (loop time)
-        self._woken_at: float | None = None
 
     async def post(self) -> None:
         cursor, known = self._arguments()
