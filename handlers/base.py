@@ -76,7 +76,6 @@ class BaseHandler(LoginErrorHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Content-Type-Options", "nosniff")
 
     def prepare(self) -> None:
         self._chunks: list[bytes] = []
