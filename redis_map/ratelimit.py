@@ -139,10 +139,14 @@ class RateLimiter:
         """The slots one ``/wait`` holds: its client IP's on entry, its session's on :meth:`WaitSlots.admit`."""
         if self.limits is None:
             return UNLIMITED_SLOTS  # shared: a parked waiter then carries nothing for the limits
-        return WaitSlots(self, ip)
+        return WaitSlots(self, self.limits, ip)
+
+    def _key(self, rule: str, tag: str) -> str:
+        """The key of one rule for one client or session; ``tag`` is its Cluster hash tag."""
+        return f"{self._prefix}:{rule}:{{{tag}}}"
 
     async def _count(self, rule: str, rate: Rate, who: str) -> None:
-        key = f"{self._prefix}:{rule}:{{{_client_id(who)}}}"
+        key = self._key(rule, _client_id(who))
         async with storage_errors():
             wait_ms = await self._hit(keys=[key], args=[math.ceil(rate.period * 1000), rate.count])
         if wait_ms:
@@ -165,17 +169,16 @@ class RateLimiter:
 class WaitSlots:
     """An async context holding a ``/wait``'s concurrency slots; releases them on exit."""
 
-    def __init__(self, limiter: RateLimiter, ip: str) -> None:
+    def __init__(self, limiter: RateLimiter, limits: RateLimits, ip: str) -> None:
         self._limiter = limiter
+        self._limits = limits
         self._ip = ip
         self._holder = secrets.token_hex(8)
         self._held: list[str] = []
         self._admitted: str | None = None
 
     async def __aenter__(self) -> WaitSlots:
-        limits = self._limiter.limits
-        if limits is not None:
-            await self._take(f"wait_ip:{{{_client_id(self._ip)}}}", limits.wait_ip)
+        await self._take(self._limiter._key("wait_ip", _client_id(self._ip)), self._limits.wait_ip)
         return self
 
     async def admit(self, uuid: str) -> None:
@@ -184,10 +187,9 @@ class WaitSlots:
         The uuid is public, so counting waits with wrong cursors would let anyone
         who saw the QR crowd out the real PC.
         """
-        limits = self._limiter.limits
-        if limits is None or self._admitted == uuid:
+        if self._admitted == uuid:
             return
-        await self._take(f"wait_session:{{{uuid}}}", limits.wait_session)
+        await self._take(self._limiter._key("wait_session", uuid), self._limits.wait_session)
         self._admitted = uuid
 
     async def __aexit__(
@@ -197,8 +199,7 @@ class WaitSlots:
             await self._limiter._give_back(key, self._holder)
         self._held.clear()
 
-    async def _take(self, name: str, limit: int) -> None:
-        key = f"{self._limiter._prefix}:{name}"
+    async def _take(self, key: str, limit: int) -> None:
         if not await self._limiter._take(key, limit, self._holder):
             raise RateLimited(WAIT_RETRY_AFTER, "Too many long-polls at once; try again shortly.")
         self._held.append(key)

@@ -43,7 +43,7 @@ def shard_channel(stem: str, uuid: str) -> str:
 
 def shard_channels(stem: str) -> list[str]:
     """Every shard channel of the stem."""
-    return [f"{stem}:{{{bucket:0{TAG_DIGITS}x}}}" for bucket in range(16**TAG_DIGITS)]
+    return [shard_channel(stem, f"{bucket:0{TAG_DIGITS}x}") for bucket in range(16**TAG_DIGITS)]
 
 
 class ShardedSubscription:
