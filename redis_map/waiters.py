@@ -76,6 +76,12 @@ class SessionWatch:
         #: the loop time of the last notification (for the wake latency metric)
         self.notified_at = 0.0
 
+    def wake(self, now: float) -> None:
+        """Wake every waiter, and mark the change for those reading Redis meanwhile."""
+        self.generation += 1
+        self.notified_at = now
+        self.condition.notify_all()
+
 
 class Holding:
     """One waiter's hold on its session's watch; a context manager.
@@ -138,16 +144,14 @@ class WaiterRegistry:
         entry = self._watches.get(uuid)
         if entry is None:
             return False
-        entry.generation += 1
-        entry.notified_at = IOLoop.current().time()
-        entry.condition.notify_all()
+        entry.wake(IOLoop.current().time())
         return True
 
     def notify_all(self) -> None:
         """Wake every waiter, e.g. after notifications may have been lost."""
+        now = IOLoop.current().time()
         for entry in self._watches.values():
-            entry.generation += 1
-            entry.condition.notify_all()
+            entry.wake(now)
 
     @property
     def sessions(self) -> int:
