@@ -101,13 +101,18 @@ class AuditLog:
                 for uuid in due:
                     pipe.pttl(self._session_key(uuid))
                 ttls: list[int] = await pipe.execute()
-            expired = []
-            for uuid, ttl_ms in zip(due, ttls, strict=True):
-                if ttl_ms > 0:
-                    # Still alive (a confirm gave it a new TTL): look again then.
-                    await self._redis.zadd(self.deadlines, {uuid: now_ms + ttl_ms}, xx=True)
-                elif await self._redis.zrem(self.deadlines, uuid):
-                    expired.append(uuid)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for uuid, ttl_ms in zip(due, ttls, strict=True):
+                    if ttl_ms > 0:
+                        # Still alive (a confirm gave it a new TTL): look again then.
+                        pipe.zadd(self.deadlines, {uuid: now_ms + ttl_ms}, xx=True)
+                    else:
+                        # Only the one ZREM that removes it records the expiry.
+                        pipe.zrem(self.deadlines, uuid)
+                outcomes: list[int] = await pipe.execute()
+            expired = [
+                uuid for uuid, ttl_ms, removed in zip(due, ttls, outcomes, strict=True) if ttl_ms <= 0 and removed
+            ]
         for uuid in expired:
             await self.record("expired", uuid)
         return expired
