@@ -16,6 +16,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.locks import Event
 from tornado.web import OutputTransform, RequestHandler
 
+from errors import RateLimited, StorageUnavailable
 from handlers.base import BaseHandler
 from metrics import Metrics
 
@@ -39,9 +40,9 @@ class RequestLog:
         error = handler.error_code if isinstance(handler, BaseHandler) else None
         self._metrics.requests.labels(name, str(status)).inc()
         self._metrics.request_latency.labels(name).observe(seconds)
-        if error == "rate_limited":
+        if error == RateLimited.error:
             self._metrics.rate_limited.labels(name).inc()
-        elif error == "storage_unavailable":
+        elif error == StorageUnavailable.error:
             self._metrics.redis_errors.labels("request").inc()
         record = {
             "method": request.method,
