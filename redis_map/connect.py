@@ -18,6 +18,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from redis_map import sentinel
+from redis_map.pool import QueueingConnectionPool
 
 #: most connections one process opens for commands; past it requests queue
 MAX_CONNECTIONS = 64
@@ -112,10 +113,10 @@ def parse_target(url: str) -> RedisTarget:
 
 
 def connect(url: str) -> RedisClient:
-    """A client for commands: a blocking pool, so bursts queue rather than fail.
+    """A client for commands: a queueing pool, so bursts queue rather than fail.
 
-    redis-py's default pool raises "Too many connections" past its limit; the
-    blocking pool makes a request wait up to POOL_TIMEOUT for a free one.
+    redis-py's default pool raises "Too many connections" past its limit; ours
+    makes a request wait up to POOL_TIMEOUT for a free one (``redis_map.pool``).
     Nothing is retried on a broken connection: a retried transition could run
     twice, so the caller answers 503 and the client decides.
     """
@@ -128,15 +129,13 @@ def connect(url: str) -> RedisClient:
     if target.kind == "sentinel":
         client = _sentinel(target).master_for(
             target.service,
-            connection_pool_class=sentinel.BlockingSentinelPool,
+            connection_pool_class=sentinel.QueueingSentinelPool,
             max_connections=MAX_CONNECTIONS,
             timeout=POOL_TIMEOUT,
             **timeouts,
         )
         return cast("aioredis.Redis", client)
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT, **timeouts
-    )
+    pool = QueueingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT, **timeouts)
     return aioredis.Redis(connection_pool=pool)
 
 

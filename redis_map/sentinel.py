@@ -13,25 +13,25 @@ import asyncio
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from redis_map.failures import TopologyChanged
+from redis_map.pool import QueueingConnectionPool
 
 #: how often a Sentinel-managed pool or subscription asks whether the master moved
 MASTER_CHECK_INTERVAL = 1.0
 
 
-class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
-    """The Sentinel pool, queueing past its limit like the blocking pool, quick to follow a failover.
+class QueueingSentinelPool(QueueingConnectionPool, SentinelConnectionPool):
+    """The Sentinel pool, queueing past its limit like ``connect()``'s, quick to follow a failover.
 
     When the master moved, ``get_master_address`` drops the idle connections,
     and busy ones are closed rather than returned to the pool.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        super().__init__(*args, **kwargs)
         self._master_checked_at = 0.0
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
@@ -39,7 +39,7 @@ class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPo
         if now - self._master_checked_at >= MASTER_CHECK_INTERVAL:
             self._master_checked_at = now
             await self.get_master_address()  # type: ignore[no-untyped-call]
-        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        return await super().get_connection(*args, **kwargs)
 
 
 async def watch_master(pool: SentinelConnectionPool, pubsub: PubSub) -> None:
