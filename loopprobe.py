@@ -56,17 +56,22 @@ class LoopLagProbe:
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
         self._cpu = 0.0
+        #: whether single callbacks can be timed: on asyncio's own loop, not on uvloop's
+        self.can_time_callbacks = False
 
     def start(self) -> None:
         """Start probing the running loop."""
         self._loop = asyncio.get_running_loop()
+        # uvloop runs its callbacks in C, past asyncio.Handle._run.
+        self.can_time_callbacks = isinstance(self._loop, asyncio.BaseEventLoop)
         gc.callbacks.append(self._on_gc)
         self._schedule()
 
     def time_callbacks(self, on: bool) -> None:
         """Start or stop timing every callback: two clock reads each, one a system
-        call, which costs a busy service several percent of its CPU."""
-        if on and self._unpatched is None:
+        call, which costs a busy service several percent of its CPU.  A no-op
+        unless ``can_time_callbacks``."""
+        if on and self._unpatched is None and self.can_time_callbacks:
             self._patch()
         elif not on and self._unpatched is not None:
             asyncio.Handle._run = self._unpatched  # type: ignore[method-assign,assignment]
@@ -103,6 +108,7 @@ class LoopLagProbe:
             "loop_lag_max_ms": self.max_lag * 1000,
             "loop_busy_max_ms": self.max_busy * 1000,
             "gc_max_ms": self.max_gc * 1000,
+            "callback_timing": self.can_time_callbacks,
             "callback_max_ms": self.max_callback * 1000,
             "callback_slowest": self.slowest,
             "callback_wall_max_ms": self.max_callback_wall * 1000,
@@ -112,9 +118,10 @@ class LoopLagProbe:
 
     def _schedule(self) -> None:
         assert self._loop is not None
-        self._due = self._loop.time() + self.interval
+        # Lateness on perf_counter: uvloop's loop clock counts whole milliseconds.
+        self._due = time.perf_counter() + self.interval
         self._cpu = time.process_time()
-        self._handle = self._loop.call_at(self._due, self._tick)
+        self._handle = self._loop.call_later(self.interval, self._tick)
 
     def _patch(self) -> None:
         # Every callback, task step and timer of asyncio runs through
@@ -142,7 +149,7 @@ class LoopLagProbe:
 
     def _tick(self) -> None:
         assert self._loop is not None
-        lag = self._loop.time() - self._due
+        lag = max(0.0, time.perf_counter() - self._due)
         busy = min(lag, time.process_time() - self._cpu)
         self.ticks += 1
         if busy > STALL_THRESHOLD:

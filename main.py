@@ -16,7 +16,7 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 
 from tornado.httpserver import HTTPServer
@@ -66,6 +66,7 @@ define("auth_timeout", default=5.0, type=float, help="seconds to wait for the au
 define("namespace", default="qrlogin", type=str, help="prefix of every Redis key and channel")
 define("rate_limit", default="on", type=str, help="abuse limits: on, off, or overrides like 'uuid_ip=30/60,wait_ip=50'")
 define("cors_origins", default="", type=str, help="comma-separated origins allowed to call the API cross-origin")
+define("event_loop", default="uvloop", type=str, help="the event loop: uvloop (faster), or asyncio's own")
 define("loop_probe", default=False, type=bool, help="benchmarks: measure event-loop stalls, served at /debug/stats")
 
 
@@ -86,6 +87,21 @@ def raise_fd_limit() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
     return soft
+
+
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the event loop ``name`` names: 'uvloop' (asyncio's own if uvloop is missing) or 'asyncio'."""
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    if name != "uvloop":
+        raise ValueError(f"--event-loop must be 'uvloop' or 'asyncio', not {name!r}")
+    try:
+        import uvloop
+    except ImportError:
+        log.warning("uvloop is not installed: running on asyncio's own event loop")
+        return asyncio.new_event_loop
+    # libuv's loop and sockets in C: ~20 % less CPU per request (the benchmark's full logins).
+    return uvloop.new_event_loop
 
 
 def build_authenticator() -> Authenticator:
@@ -112,6 +128,8 @@ async def serve(redis_url: str, sockets: list[socket.socket], proxies: TrustedPr
     current state; requests in flight (a confirm waiting on the auth server)
     finish, for up to SHUTDOWN_GRACE; then Redis is closed.
     """
+    running = type(asyncio.get_running_loop())
+    log.info("event loop: %s.%s", running.__module__, running.__qualname__)
     async with AsyncExitStack() as stack:
         redis = connect(redis_url)
         stack.push_async_callback(redis.aclose)
@@ -200,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parse_origins(options.cors_origins)
         redis_url = redis_url_of(options.redis_url, cluster=options.redis_cluster)
         proxies = TrustedProxies.parse(options.trusted_proxies)
+        new_loop = event_loop_factory(options.event_loop)
     except ValueError as exc:
         sys.exit(f"qrlogin: {exc}")
 
@@ -222,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 return  # the supervisor: every worker has stopped
             embedded = None  # a worker: the supervisor owns the embedded Redis
             log.info("worker %d serving (pid %d)", worker, os.getpid())
-        asyncio.run(serve(redis_url, sockets, proxies))
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(serve(redis_url, sockets, proxies))
     finally:
         if metrics_dir is not None:
             metrics_dir.remove()

@@ -331,6 +331,8 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
             gc_max_ms=probe["gc_max_ms"],
             loop_stalls=probe["loop_stalls"],
         )
+        if not job.get("time_callbacks"):
+            return result
         # ...then the same load again for the longest callback.
         progress(f"{job['label']}: timing every callback")
         await closed_loop(dict(job, duration=job["duration"] * STALL_SHARE), one)

@@ -24,7 +24,7 @@ from tornado.log import enable_pretty_logging
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from main import LISTEN_BACKLOG, raise_fd_limit
+from main import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
 
 log = logging.getLogger("bench.reference")
 
@@ -112,11 +112,13 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--event-loop", default="uvloop", help="uvloop or asyncio, as the service's --event-loop")
     args = parser.parse_args()
     # Tornado's own logging, as main.py has: both servers log every request alike.
     enable_pretty_logging()
     raise_fd_limit()
-    asyncio.run(serve(args.port))
+    with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
+        runner.run(serve(args.port))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ SERVICE_ENV = {"QRLOGIN_RATE_LIMIT": "off"}
 #: the service's long-poll and session lifetimes: longer than any scenario
 WAIT_TIMEOUT = 600
 SESSION_TTL = 900
+#: the asyncio-loop run of full logins (throughput, then every callback timed) is this long, of --duration
+ASYNCIO_LOOP_SHARE = 0.5
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Config:
     concurrency: int = 16
     #: seconds each closed loop runs
     duration: float = 10.0
+    #: the event loop of the service and the reference (``--event-loop``)
+    event_loop: str = "uvloop"
 
 
 #: the tiny configuration the CI test runs, in a few seconds
@@ -102,7 +106,7 @@ class Bench:
         self.namespace = f"bench-{secrets.token_hex(4)}"
         self.auth_url = ""
 
-    def service(self, name: str) -> Server:
+    def service(self, name: str, event_loop: str = "") -> Server:
         return Server(
             name,
             [
@@ -116,13 +120,14 @@ class Bench:
                 f"--wait-timeout={WAIT_TIMEOUT}",
                 f"--session-ttl={SESSION_TTL}",
                 "--loop-probe",
+                f"--event-loop={event_loop or self.config.event_loop}",
             ],
             self.log_dir,
             SERVICE_ENV,
         )
 
     def reference(self) -> Server:
-        return Server("reference", ["-m", "bench.reference"], self.log_dir)
+        return Server("reference", ["-m", "bench.reference", f"--event-loop={self.config.event_loop}"], self.log_dir)
 
     def park(self, kind: str, server: Server, n: int, wake_port: int | None = None) -> dict[str, Any]:
         return run_client(
@@ -140,7 +145,7 @@ class Bench:
             }
         )
 
-    def loop(self, job: str, server: Server) -> dict[str, Any]:
+    def loop(self, job: str, server: Server, *, time_callbacks: bool = False, share: float = 1.0) -> dict[str, Any]:
         return run_client(
             {
                 "job": job,
@@ -148,7 +153,8 @@ class Bench:
                 "port": server.port,
                 "pid": server.pid,
                 "concurrency": self.config.concurrency,
-                "duration": self.config.duration,
+                "duration": self.config.duration * share,
+                "time_callbacks": time_callbacks,
             }
         )
 
@@ -172,7 +178,11 @@ class Bench:
                 hello = self.loop("hello", reference)
             with self.service("service") as service:
                 logins = self.loop("logins", service)
-            results["full_login"] = {"service": logins, "reference": hello}
+            # The longest single callback, timed on asyncio's own loop (same code):
+            # uvloop runs callbacks in C, where they cannot be timed one by one.
+            with self.service("service-asyncio", event_loop="asyncio") as service:
+                stdloop = self.loop("logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE)
+            results["full_login"] = {"service": logins, "reference": hello, "asyncio_loop": stdloop}
         results["machine"]["load_average_after"] = os.getloadavg()[0]
         results["targets"] = evaluate(results)
         return results
@@ -196,6 +206,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000)")
     parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
     parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")
+    parser.add_argument("--event-loop", help="the servers' event loop: uvloop (default) or asyncio")
     return parser.parse_args(argv)
 
 
@@ -214,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         config.concurrency = args.concurrency
     if args.duration:
         config.duration = args.duration
+    if args.event_loop:
+        config.event_loop = args.event_loop
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qrlogin-bench-") as tmp, ExitStack() as stack:
         redis_url = args.redis_url or stack.enter_context(EmbeddedRedis()).url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from tornado.ioloop import IOLoop
 
@@ -31,7 +32,7 @@ class WaitHandler(BaseHandler):
     # __dict__ holds only what changed (10,000s of them are parked at once).
     _wait_future: asyncio.Future[bool] | None = None
     _gone = False
-    #: when the notice that woke this waiter reached the process (loop time)
+    #: when the notice that woke this waiter reached the process (``time.monotonic()``)
     _woken_at: float | None = None
 
     def initialize(
@@ -61,7 +62,7 @@ class WaitHandler(BaseHandler):
             return  # the PC left; nothing to answer
         self.write_json(view.wait_answer())
         if self._woken_at is not None and view.status is not known:
-            self.metrics.wake_latency.observe(IOLoop.current().time() - self._woken_at)
+            self.metrics.wake_latency.observe(time.monotonic() - self._woken_at)
 
     def _arguments(self) -> tuple[str, Status]:
         # Apart, so the parsed body is not kept in post()'s frame while parked.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 
 from tornado.ioloop import IOLoop
@@ -73,7 +74,8 @@ class SessionWatch:
         self.generation = 0
         #: how many waiters hold this watch
         self.waiters = 0
-        #: the loop time of the last notification (for the wake latency metric)
+        #: ``time.monotonic()`` at the last notification (for the wake latency metric; a
+        #: clock finer than the loop's, which is uvloop's is whole milliseconds)
         self.notified_at = 0.0
 
     def wake(self, now: float) -> None:
@@ -144,12 +146,12 @@ class WaiterRegistry:
         entry = self._watches.get(uuid)
         if entry is None:
             return False
-        entry.wake(IOLoop.current().time())
+        entry.wake(time.monotonic())
         return True
 
     def notify_all(self) -> None:
         """Wake every waiter, e.g. after notifications may have been lost."""
-        now = IOLoop.current().time()
+        now = time.monotonic()
         for entry in self._watches.values():
             entry.wake(now)
 

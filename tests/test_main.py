@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from tests.procs import run_main
+
 ROOT = Path(__file__).resolve().parent.parent
 #: how long the service may take to start or stop
 PROCESS_TIMEOUT = 30.0
@@ -57,6 +59,13 @@ async def service_process() -> AsyncIterator[Process]:
         await proc.wait()
 
 
+def test_main_refuses_an_unknown_event_loop() -> None:
+    process = run_main("--event-loop=tokio")
+    assert process.wait() != 0
+    assert any("--event-loop must be 'uvloop' or 'asyncio', not 'tokio'" in line for line in process.lines)
+    process.stop()
+
+
 async def call(port: int, path: str, body: dict[str, str] | None = None, user: str | None = None) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {user}"} if user else {}
     request = HTTPRequest(f"http://127.0.0.1:{port}{path}", method="POST", body=json.dumps(body or {}), headers=headers)
@@ -69,6 +78,7 @@ async def test_main_runs_a_whole_demo_login_and_stops_cleanly(service_process: P
     embedded = await service_process.line_matching(r"embedded Redis at unix://(\S+)")
     socket_path = Path(embedded.group(1))
     port = int((await service_process.line_matching(r"listening on http://\S+:(\d+)")).group(1))
+    await service_process.line_matching(r"event loop: uvloop\.")  # the default
     await service_process.line_matching(r"DEMO MODE")
 
     session = await call(port, "/uuid")

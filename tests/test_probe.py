@@ -68,8 +68,30 @@ async def test_probe_measures_a_callback_that_blocks_the_loop(probe: LoopLagProb
     assert probe.max_gc > 0
     assert probe.stalls >= 1 and probe.ticks >= 1
     probe.reset()
-    assert set(probe.as_json().values()) == {0, ""}
+    figures = probe.as_json()
+    assert figures.pop("callback_timing") is True  # asyncio's own loop: callbacks can be timed
+    assert set(figures.values()) == {0, ""}
     assert probe.as_json().keys() >= {"callback_max_ms", "callback_wall_max_ms", "gc_max_ms", "loop_lag_max_ms"}
+
+
+def test_on_uvloop_the_probe_measures_lateness_and_says_callbacks_are_not_timed() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def stalled() -> LoopLagProbe:
+        probe = LoopLagProbe()
+        probe.start()
+        probe.time_callbacks(True)  # not possible here: a no-op
+        try:
+            await run_then_tick(busy_for)
+        finally:
+            probe.stop()
+        return probe
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        probe = runner.run(stalled())
+    assert probe.as_json()["callback_timing"] is False and probe.max_callback == 0
+    # Lateness is measured on perf_counter, finer than uvloop's millisecond clock.
+    assert probe.max_busy >= STALL - INTERVAL and probe.max_lag != round(probe.max_lag, 3)
 
 
 async def test_debug_stats_is_not_served_without_the_probe(make_instance: MakeInstance) -> None:
