@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
@@ -36,6 +37,8 @@ class UserInfoHandler(RequestHandler):
             self.write(b"<html>hello</html>")
         elif token == "no-sub":
             self.write({"name": "Nobody"})
+        elif token == "huge":
+            self.write({"sub": "alice", "name": "A" * 100_000})  # past the client's answer limit
         elif token == "held-alice":
             # Answers as alice only once the test releases it.
             self.server.held.set()
@@ -52,15 +55,27 @@ class UserInfoHandler(RequestHandler):
             self.set_status(401)
 
 
+class CountingHTTPServer(HTTPServer):
+    """An HTTPServer that counts the TCP connections it accepts."""
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self.connections = 0
+
+    def handle_stream(self, stream: IOStream, address: tuple[str, int]) -> None:
+        self.connections += 1
+        super().handle_stream(stream, address)
+
+
 class AuthServer:
-    """Serves ``/userinfo`` like an OIDC provider; counts the calls."""
+    """Serves ``/userinfo`` like an OIDC provider; counts the calls and the connections."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.release = asyncio.Event()
         #: set when a "held-alice" check arrives (and waits for ``release``)
         self.held = asyncio.Event()
-        self._server: HTTPServer | None = None
+        self._server: CountingHTTPServer | None = None
         self.port = 0
 
     @property
@@ -70,8 +85,13 @@ class AuthServer:
     def start(self) -> None:
         sock = bind_sockets(0, "127.0.0.1", family=socket.AF_INET, backlog=1024)[0]
         self.port = sock.getsockname()[1]
-        self._server = HTTPServer(Application([(r"/userinfo", UserInfoHandler, dict(server=self))]))
+        self._server = CountingHTTPServer(Application([(r"/userinfo", UserInfoHandler, dict(server=self))]))
         self._server.add_sockets([sock])
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        return self._server.connections if self._server is not None else 0
 
     async def stop(self) -> None:
         self.release.set()

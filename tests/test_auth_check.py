@@ -26,6 +26,7 @@ FAILURES: dict[str, Failure] = {
     "answer-not-json": Failure("not-json", 502, "auth_unavailable"),
     "answer-without-sub": Failure("no-sub", 502, "auth_unavailable"),
     "no-answer-in-time": Failure("slow", 504, "auth_timeout"),
+    "answer-too-large": Failure("huge", 502, "auth_unavailable"),
 }
 
 
@@ -48,6 +49,17 @@ async def test_auth_server_sees_the_apps_credential(service: Instance, auth_serv
     await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
     await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
     assert auth_server.calls == before + 2  # every action is checked, none cached
+
+
+async def test_auth_checks_keep_one_connection_alive(auth_server: AuthServer) -> None:
+    client = UserInfoClient(auth_server.url)
+    before = auth_server.connections
+    try:
+        for _ in range(5):
+            assert (await client.identify("Bearer alice-token")).sub == "alice"
+    finally:
+        client.close()
+    assert auth_server.connections - before == 1
 
 
 async def test_unreachable_auth_server_is_502(make_instance: MakeInstance, auth_server: AuthServer) -> None:
