@@ -70,12 +70,11 @@ class ScanHandler(ActionHandler):
     """waiting -> scanned; answers with the requesting PC (and who scanned) so the app can show it."""
 
     async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
-        status = await self.store.scan(uuid, user)
-        view = await self.store.require(uuid)
+        view = await self.store.scan(uuid, user)
         requester = view.requester.as_json() if view.requester else None
         return {
-            "status": int(status),
-            "state": status.state,
+            "status": int(view.status),
+            "state": view.status.state,
             "requester": requester,
             "user": user.as_json(),
             "expires_in": view.expires_in,

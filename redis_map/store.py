@@ -55,6 +55,12 @@ def uuid_of_cursor(cursor: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _fields(reply: list[str]) -> tuple[int, dict[str, str]]:
+    """A ``{pttl_ms, field1, value1, ...}`` script reply as (TTL in ms, fields)."""
+    flat = reply[1:]
+    return int(reply[0]), dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -146,14 +152,19 @@ class SessionStore:
             raise SessionNotFound()
         return view
 
-    async def scan(self, uuid: str, user: Identity) -> Status:
-        return await self._move(uuid, "scan", user)
+    async def scan(self, uuid: str, user: Identity) -> SessionView:
+        """waiting -> scanned (or already scanned by ``user``); the session as it then is."""
+        _, reply = await self._move(uuid, "scan", user)
+        ttl_ms, fields = _fields(reply)
+        return self._view(uuid, fields, ttl_ms)
 
     async def confirm(self, uuid: str, user: Identity) -> Status:
-        return await self._move(uuid, "confirm", user, code=secrets.token_urlsafe(16))
+        status, _ = await self._move(uuid, "confirm", user, code=secrets.token_urlsafe(16))
+        return status
 
     async def cancel(self, uuid: str, user: Identity) -> Status:
-        return await self._move(uuid, "cancel", user)
+        status, _ = await self._move(uuid, "cancel", user)
+        return status
 
     async def exchange(self, cursor: str, code: str) -> Identity:
         """Consume the confirmed session's one-time code; exactly once, else InvalidGrant."""
@@ -176,10 +187,11 @@ class SessionStore:
         # objects per read (bursts of thousands of PCs parking at once read together).
         async with storage_errors():
             reply = await self._read(keys=[self.key(uuid)])
-        ttl_ms, flat = int(reply[0]), reply[1:]
-        return dict(zip(flat[::2], flat[1::2], strict=True)), ttl_ms
+        ttl_ms, fields = _fields(reply)
+        return fields, ttl_ms
 
-    async def _move(self, uuid: str, action: str, user: Identity, code: str = "") -> Status:
+    async def _move(self, uuid: str, action: str, user: Identity, code: str = "") -> tuple[Status, list[str]]:
+        """Runs transition.lua; its new status, and what else it returned (a scan: the session)."""
         args: list[str | int] = [
             action,
             user.sub,
@@ -192,11 +204,11 @@ class SessionStore:
             self._publish,
         ]
         async with storage_errors():
-            outcome, status = await self._transition(keys=[self.key(uuid)], args=args)
+            outcome, status, *rest = await self._transition(keys=[self.key(uuid)], args=args)
         error = _TRANSITION_ERRORS.get(outcome)
         if error is not None:
             raise error()
-        return Status(int(status))
+        return Status(int(status)), rest
 
     @staticmethod
     def _cursor_matches(cursor: str, fields: Mapping[str, str]) -> bool:

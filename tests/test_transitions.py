@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import pytest
 
+from models import Identity, Status
 from tests.service import Instance
 
 
@@ -77,3 +79,16 @@ async def test_confirmed_session_keeps_its_user(service: Instance) -> None:
     await service.post("/scan", {"uuid": session["uuid"]}, user="bob-token")
     answer = await service.wait(session["cursor"])
     assert answer.body["user"]["sub"] == "alice"
+
+
+async def test_a_scan_hands_back_the_session_in_the_same_round_trip(service: Instance) -> None:
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("counts the Redis's commands: needs the test run's own Redis, not a shared one")
+    session = await service.new_session()
+    before = (await service.redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    view = await service.store.scan(session["uuid"], Identity(sub="alice", name="Alice", picture=""))
+    after = (await service.redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    assert after - before == 1  # the transition script alone: no read after it
+    assert view.status is Status.SCANNED and view.user == Identity(sub="alice", name="Alice", picture="")
+    assert view.requester is not None and view.requester.ip == "127.0.0.1"
+    assert 0 < view.expires_in <= service.store.session_ttl

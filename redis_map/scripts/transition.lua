@@ -5,11 +5,22 @@
 --          or 'SPUBLISH' on a Cluster: the channel shares the key's slot)
 -- Returns  {outcome, status}; outcome is 'ok' (changed and published),
 --          'same' (already so, nothing to do), 'not_found',
---          'invalid_state', 'user_mismatch' or 'not_scanned'.
+--          'invalid_state', 'user_mismatch' or 'not_scanned'.  A scan that
+--          succeeds ('ok' or 'same') also returns the session as read.lua
+--          does: {outcome, status, pttl_ms, field1, value1, ...}, which the
+--          app is shown, without a second round trip.
 local key = KEYS[1]
 local action, sub, name, picture = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local code, code_ttl_ms, channel, uuid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local publish = ARGV[9] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH'
+
+local function scanned(outcome)
+  local reply = {outcome, 1, redis.call('PTTL', key)}
+  for _, item in ipairs(redis.call('HGETALL', key)) do
+    reply[#reply + 1] = item
+  end
+  return reply
+end
 
 local current = redis.call('HMGET', key, 'status', 'sub')
 if not current[1] then
@@ -31,10 +42,12 @@ end
 local new_status
 if action == 'scan' then
   if status == 1 then
-    return {'same', 1}
+    return scanned('same')
   end
   new_status = 1
   redis.call('HSET', key, 'status', 1, 'sub', sub, 'name', name, 'picture', picture)
+  redis.call(publish, channel, uuid .. ':' .. new_status)
+  return scanned('ok')
 elseif action == 'confirm' then
   -- Only a scanned session can be confirmed: the app has then been given
   -- the requesting PC's details (ip, browser, time) to show before this.
