@@ -7,7 +7,7 @@ from errors import CredentialRejected, InvalidGrant, MissingCredential
 from handlers.base import BaseHandler
 from handlers.events import LoginEvents
 from redis_map import SessionStore
-from redis_map.store import CODE_PATTERN, CURSOR_PATTERN
+from redis_map.store import CODE_PATTERN, uuid_of_cursor
 
 
 class TokenHandler(BaseHandler):
@@ -22,10 +22,11 @@ class TokenHandler(BaseHandler):
         body = self.json_body()
         cursor = self.str_field(body, "cursor")
         code = self.str_field(body, "code")
-        if not CURSOR_PATTERN.fullmatch(cursor) or not CODE_PATTERN.fullmatch(code):
+        uuid = uuid_of_cursor(cursor)
+        if uuid is None or not CODE_PATTERN.fullmatch(code):
             raise InvalidGrant()
         user = await self.store.exchange(cursor, code)
-        await self.events.outcome("exchanged", cursor.partition(".")[0], user=user.sub, ip=self.request.remote_ip or "")
+        await self.events.outcome("exchanged", uuid, user=user.sub, ip=self.request.remote_ip or "")
         self.write_json(
             {
                 "user": user.as_json(),

@@ -13,7 +13,7 @@ from metrics import Metrics
 from models import SessionView, Status
 from redis_map import SessionStore, WaiterRegistry
 from redis_map.ratelimit import RateLimiter, WaitSlots
-from redis_map.store import CURSOR_PATTERN
+from redis_map.store import uuid_of_cursor
 
 #: every status a client may say it knows
 KNOWN_STATUSES = range(Status.EXPIRED, Status.DENIED + 1)
@@ -50,12 +50,12 @@ class WaitHandler(BaseHandler):
         self.metrics = metrics
 
     async def post(self) -> None:
-        cursor, known = self._arguments()
+        cursor, uuid, known = self._arguments()
         async with self.limiter.wait_slots(self.request.remote_ip or "") as slots:
             # inc/dec rather than track_inprogress(): no tracker object per parked waiter
             self.metrics.waiters.inc()
             try:
-                view = await self._wait_for_change(cursor, known, slots)
+                view = await self._wait_for_change(cursor, uuid, known, slots)
             finally:
                 self.metrics.waiters.dec()
         if view is None:
@@ -64,19 +64,20 @@ class WaitHandler(BaseHandler):
         if self._woken_at is not None and view.status is not known:
             self.metrics.wake_latency.observe(time.monotonic() - self._woken_at)
 
-    def _arguments(self) -> tuple[str, Status]:
+    def _arguments(self) -> tuple[str, str, Status]:
+        """The cursor, the uuid it names, and the status the PC knows."""
         # Apart, so the parsed body is not kept in post()'s frame while parked.
         body = self.json_body()
         cursor = self.str_field(body, "cursor")
-        if not CURSOR_PATTERN.fullmatch(cursor):
+        uuid = uuid_of_cursor(cursor)
+        if uuid is None:
             raise InvalidRequest("'cursor' is malformed.")
-        return cursor, Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
+        return cursor, uuid, Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
 
-    async def _wait_for_change(self, cursor: str, known: Status, slots: WaitSlots) -> SessionView | None:
+    async def _wait_for_change(self, cursor: str, uuid: str, known: Status, slots: WaitSlots) -> SessionView | None:
         """The session once its status is not ``known``, or at the deadline; None if the PC left."""
         loop = IOLoop.current()
         deadline = loop.time() + self.wait_timeout
-        uuid = cursor.partition(".")[0]
         last: SessionView | None = None
         with self.registry.watch(uuid) as watch:
             while True:
