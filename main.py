@@ -18,6 +18,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -121,7 +122,32 @@ def token_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def serve(redis_url: str, sockets: list[socket.socket], proxies: TrustedProxies) -> None:
+@dataclass(frozen=True)
+class Startup:
+    """The options main() read and checked before listening (and forking); ``serve()`` builds on them."""
+
+    redis_url: str
+    proxies: TrustedProxies
+    limits: RateLimits | None  # None: the abuse limits are off
+    cors_origins: frozenset[str]
+    #: built before any fork, so every worker signs with the one key, even a random one
+    tokens: TokenIssuer
+    new_loop: Callable[[], asyncio.AbstractEventLoop]
+
+    @classmethod
+    def from_options(cls) -> Startup:
+        """ValueError says which option is wrong."""
+        return cls(
+            redis_url=redis_url_of(options.redis_url, cluster=options.redis_cluster),
+            proxies=TrustedProxies.parse(options.trusted_proxies),
+            limits=RateLimits.parse(options.rate_limit),
+            cors_origins=parse_origins(options.cors_origins),
+            tokens=TokenIssuer(token_secret(), ttl=options.token_ttl),  # refuses a secret too short
+            new_loop=event_loop_factory(options.event_loop),
+        )
+
+
+async def serve(startup: Startup, redis_url: str, sockets: list[socket.socket]) -> None:
     """Run the service on ``sockets`` until SIGINT or SIGTERM, then stop gracefully.
 
     Stopping: no new connections; every parked /wait answers at once with its
@@ -162,7 +188,7 @@ async def serve(redis_url: str, sockets: list[socket.socket], proxies: TrustedPr
             store=store,
             registry=registry,
             authenticator=authenticator,
-            tokens=TokenIssuer(token_secret(), ttl=options.token_ttl),
+            tokens=startup.tokens,
             renderer=QrRenderer(),
             public_url=options.public_url or None,
             wait_timeout=options.wait_timeout,
@@ -170,16 +196,16 @@ async def serve(redis_url: str, sockets: list[socket.socket], proxies: TrustedPr
             limiter=RateLimiter(
                 redis,
                 namespace=options.namespace,
-                limits=RateLimits.parse(options.rate_limit),
+                limits=startup.limits,
                 wait_timeout=options.wait_timeout,
             ),
             audit=audit_log,
             metrics=metrics,
-            policy=HttpPolicy(cors_origins=parse_origins(options.cors_origins)),
+            policy=HttpPolicy(cors_origins=startup.cors_origins),
             listener=listener,
             probe=probe,
         )
-        server = HTTPServer(behind_proxies(make_app(services), proxies), max_body_size=MAX_BODY_SIZE)
+        server = HTTPServer(behind_proxies(make_app(services), startup.proxies), max_body_size=MAX_BODY_SIZE)
         server.add_sockets(sockets)
 
         # Start-up's objects (modules, clients, the app) live as long as the
@@ -212,13 +238,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(audit.run(argv[2:], os.environ))
     parse_command_line([argv[0], *env_arguments(os.environ), *argv[1:]])
     try:
-        if options.secret:
-            TokenIssuer(options.secret)  # refuses a secret too short to sign with
-        RateLimits.parse(options.rate_limit)
-        parse_origins(options.cors_origins)
-        redis_url = redis_url_of(options.redis_url, cluster=options.redis_cluster)
-        proxies = TrustedProxies.parse(options.trusted_proxies)
-        new_loop = event_loop_factory(options.event_loop)
+        startup = Startup.from_options()
     except ValueError as exc:
         sys.exit(f"qrlogin: {exc}")
 
@@ -226,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sockets = bind_sockets(options.port, options.address or None, backlog=LISTEN_BACKLOG)
     port = sockets[0].getsockname()[1]
     embedded: EmbeddedRedis | None = None
+    redis_url = startup.redis_url
     if not redis_url:
         embedded = EmbeddedRedis()
         redis_url = embedded.start()
@@ -235,14 +256,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         log.info("qrlogin listening on http://%s:%d", options.address or "*", port)
         if options.processes != 1:
-            options.secret = token_secret()  # one key for all workers, so any verifies any's tokens
             worker = Supervisor(worker_count(options.processes), on_exit=mark_process_dead).run()
             if worker is None:
                 return  # the supervisor: every worker has stopped
             embedded = None  # a worker: the supervisor owns the embedded Redis
             log.info("worker %d serving (pid %d)", worker, os.getpid())
-        with asyncio.Runner(loop_factory=new_loop) as runner:
-            runner.run(serve(redis_url, sockets, proxies))
+        with asyncio.Runner(loop_factory=startup.new_loop) as runner:
+            runner.run(serve(startup, redis_url, sockets))
     finally:
         if metrics_dir is not None:
             metrics_dir.remove()

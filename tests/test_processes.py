@@ -90,3 +90,23 @@ def test_sigterm_to_the_supervisor_stops_workers_and_the_embedded_redis(supervis
         supervisor.wait_for_line(rf"worker {worker_id} \(pid \d+\) exited")
     assert not any(alive(pid) for pid in pids.values())
     assert not socket_path.exists()  # the embedded Redis stopped and its directory is gone
+
+
+async def test_workers_without_a_secret_share_one_random_signing_key() -> None:
+    process = run_main(f"--processes={WORKERS}", "--wait-timeout=20")
+    client = Client(f"http://127.0.0.1:{listening_port(process)}")
+    try:
+        worker_pids(process, WORKERS)
+        created = (await client.post("/uuid")).body
+        for action in ("/scan", "/confirm"):
+            assert (await client.post(action, {"uuid": created["uuid"]}, user="demo:erin")).code == 200
+        waited = (await client.post("/wait", {"cursor": created["cursor"], "status": 1})).body
+        token = (await client.post("/token", {"cursor": created["cursor"], "code": waited["code"]})).body["token"]
+        # Each request on a new connection, taken by whichever worker accepts it first.
+        me = {"Authorization": f"Bearer {token}"}
+        answers = [await client.request("GET", "/me", headers=me) for _ in range(30)]
+    finally:
+        client.close()
+        process.stop()
+    assert {answer.code for answer in answers} == {200}
+    assert any("no --secret" in line for line in process.lines)
