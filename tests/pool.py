@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient
 
 from tests.procs import ROOT, Process, free_port, listening_port, run_main
-from tests.service import TEST_SECRET, Answer
+from tests.service import TEST_SECRET
+from tests.service import Client as ServiceClient
 
 #: the shipped config the tests run
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -72,43 +71,23 @@ def start_nginx(binary: str, directory: Path, upstreams: list[int]) -> tuple[Pro
     return process, port
 
 
-@dataclass
-class Client:
-    """JSON over HTTP to one base URL, optionally from a chosen loopback source address."""
+class Client(ServiceClient):
+    """The service client for any base URL (nginx, a pool of workers), optionally from a chosen source address."""
 
-    base_url: str
-    source_ip: str | None = None
+    #: requests pass through nginx and parked long-polls: more time than the in-process default
+    timeout = 60.0
 
-    def __post_init__(self) -> None:
+    def __init__(self, base_url: str, source_ip: str | None = None) -> None:
+        self.url = base_url
+        self.source_ip = source_ip
         self.http = AsyncHTTPClient(force_instance=True, max_clients=200)
+
+    @property
+    def base_url(self) -> str:
+        return self.url
 
     def close(self) -> None:
         self.http.close()
-
-    async def post(
-        self, path: str, body: Any = None, *, user: str | None = None, headers: dict[str, str] | None = None
-    ) -> Answer:
-        headers = dict(headers or {})
-        if user is not None:
-            headers["Authorization"] = f"Bearer {user}"
-        return await self.request("POST", path, b"" if body is None else json.dumps(body).encode(), headers)
-
-    async def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> Answer:
-        request = HTTPRequest(
-            self.base_url + path,
-            method=method,
-            body=body,
-            headers=headers,
-            request_timeout=60,
-            network_interface=self.source_ip,
-        )
-        response = await self.http.fetch(request, raise_error=False)
-        parsed: Any = response.body
-        if response.headers.get("Content-Type", "").startswith("application/json") and response.body:
-            parsed = json.loads(response.body)
-        return Answer(response.code, parsed, dict(response.headers))
 
 
 async def login(pc: Client, phone: Client, number: int, pc_ip: str) -> None:

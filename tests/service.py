@@ -43,6 +43,10 @@ class Client:
 
     http: AsyncHTTPClient
     port: int
+    #: the loopback address requests come from (None: the system's choice)
+    source_ip: str | None = None
+    #: seconds a request may take, unless a call says otherwise
+    timeout = 30.0
 
     @property
     def base_url(self) -> str:
@@ -56,7 +60,7 @@ class Client:
         *,
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
     ) -> Answer:
         payload = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         if payload is None and method in ("POST", "PUT", "PATCH"):
@@ -66,8 +70,9 @@ class Client:
             method=method,
             body=payload,
             headers=headers,
-            request_timeout=timeout,
+            request_timeout=self.timeout if timeout is None else timeout,
             allow_nonstandard_methods=True,
+            network_interface=self.source_ip,
         )
         response = await self.http.fetch(request, raise_error=False)
         content_type = response.headers.get("Content-Type", "")
