@@ -24,20 +24,21 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.options import define, options, parse_command_line
 
-import audit
 from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
+from diagnostics.loopprobe import LoopLagProbe
 from handlers import Services, make_app
-from handlers.events import LoginEvents
-from handlers.proxy import TrustedProxies, behind_proxies
-from handlers.security import HttpPolicy, parse_origins
-from loopprobe import LoopLagProbe
-from metrics import Metrics, mark_process_dead, prepare_multiprocess
-from qrimage import QrRenderer
-from redis_map import ChangeListener, EmbeddedRedis, SessionStore, WaiterRegistry, connect, connect_pubsub
+from handlers.middleware.proxy import TrustedProxies, behind_proxies
+from handlers.middleware.security import HttpPolicy, parse_origins
+from login.events import LoginEvents
+from login.qr import QrRenderer
+from login.waiters import WaiterRegistry
+from redis_map import ChangeListener, EmbeddedRedis, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog, AuditSweeper
-from redis_map.connect import redis_url_of
+from redis_map.connection.connect import redis_url_of
 from redis_map.ratelimit import RateLimiter, RateLimits
-from workers import Supervisor, worker_count
+from runtime import audit_cli
+from runtime.metrics import Metrics, mark_process_dead, prepare_multiprocess
+from runtime.supervisor import Supervisor, worker_count
 
 log = logging.getLogger("qrlogin")
 
@@ -235,7 +236,7 @@ async def serve(startup: Startup, redis_url: str, sockets: list[socket.socket]) 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if argv[1:2] == ["audit"]:
-        sys.exit(audit.run(argv[2:], os.environ))
+        sys.exit(audit_cli.run(argv[2:], os.environ))
     parse_command_line([argv[0], *env_arguments(os.environ), *argv[1:]])
     try:
         startup = Startup.from_options()

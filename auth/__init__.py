@@ -7,7 +7,7 @@ from typing import Protocol
 from auth.demo import DemoAuthenticator
 from auth.tokens import InvalidToken, TokenIssuer
 from auth.userinfo import UserInfoClient
-from models import Identity
+from login.models import Identity
 
 
 class Authenticator(Protocol):

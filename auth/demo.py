@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from errors import CredentialRejected
-from models import Identity
+from login.errors import CredentialRejected
+from login.models import Identity
 
 #: what a demo credential looks like: "demo:" and a short name
 DEMO_TOKEN = re.compile(r"demo:([\w .@-]{1,64})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from models import Identity
+from login.models import Identity
 
 #: longest `sub` we accept (OIDC says at most 255 ASCII characters)
 MAX_SUB = 255

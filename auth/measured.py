@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from auth import Authenticator
-from errors import LoginError
-from metrics import Metrics
-from models import Identity
+from login.errors import LoginError
+from login.models import Identity
+from runtime.metrics import Metrics
 
 
 class MeasuredAuthenticator:

@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 
-from models import Identity
+from login.models import Identity
 
 #: the only algorithm we sign or accept (no "none", no key confusion)
 ALGORITHM = "HS256"

@@ -20,8 +20,8 @@ from tornado.httpclient import HTTPRequest
 from tornado.locks import Semaphore
 
 from auth.identity import identity_from_claims
-from errors import AuthTimeout, AuthUnavailable, CredentialRejected
-from models import Identity
+from login.errors import AuthTimeout, AuthUnavailable, CredentialRejected
+from login.models import Identity
 
 #: longest wait for the auth server, connecting and answering
 AUTH_TIMEOUT = 5.0

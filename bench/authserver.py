@@ -12,8 +12,8 @@ import signal
 
 from tornado.log import enable_pretty_logging
 
+from diagnostics.userinfo_server import AuthServer
 from main import raise_fd_limit
-from tests.authserver import AuthServer
 
 log = logging.getLogger("bench.auth")
 

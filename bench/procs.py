@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from redis_map.embedded import terminate
+from redis_map.connection.embedded import terminate
 
 #: how long a server may take to say it listens
 START_TIMEOUT = 30.0

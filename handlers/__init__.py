@@ -9,23 +9,24 @@ from tornado.web import Application, url
 
 from auth import Authenticator, TokenIssuer
 from auth.measured import MeasuredAuthenticator
-from handlers.accesslog import InFlight, RequestLog
+from diagnostics.debug import DebugStatsHandler
+from diagnostics.loopprobe import LoopLagProbe
 from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import BaseHandler, NotFoundHandler
-from handlers.debug import DebugStatsHandler
-from handlers.events import LoginEvents
+from handlers.middleware.accesslog import InFlight, RequestLog
+from handlers.middleware.security import HttpPolicy, security_transform
 from handlers.ops import HealthHandler, MetricsHandler, ReadyHandler
 from handlers.pages import LoginPageHandler, PageNotFoundHandler, PhonePageHandler, load_translations, page_settings
-from handlers.security import HttpPolicy, security_transform
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
-from loopprobe import LoopLagProbe
-from metrics import Metrics
-from qrimage import QrRenderer
-from redis_map import ChangeListener, SessionStore, WaiterRegistry
+from login.events import LoginEvents
+from login.qr import QrRenderer
+from login.waiters import WaiterRegistry
+from redis_map import ChangeListener, SessionStore
 from redis_map.audit import AuditLog
 from redis_map.ratelimit import RateLimiter
+from runtime.metrics import Metrics
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import re
 from typing import Any
 
 from auth import Authenticator
-from errors import InvalidRequest, MissingCredential
 from handlers.base import MAX_CREDENTIAL, BaseHandler
-from handlers.events import LoginEvents
-from models import Identity
+from login.errors import InvalidRequest, MissingCredential
+from login.events import LoginEvents
+from login.models import Identity
 from redis_map import SessionStore
 from redis_map.ratelimit import RateLimiter
 from redis_map.store import UUID_PATTERN

@@ -10,7 +10,7 @@ from typing import Any
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from errors import (
+from login.errors import (
     BodyTooLarge,
     InternalError,
     InvalidJSON,

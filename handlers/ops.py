@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from errors import StorageUnavailable
 from handlers.base import BaseHandler
-from metrics import CONTENT_TYPE, Metrics
-from redis_map import ChangeListener, SessionStore, WaiterRegistry
+from login.errors import StorageUnavailable
+from login.waiters import WaiterRegistry
+from redis_map import ChangeListener, SessionStore
+from runtime.metrics import CONTENT_TYPE, Metrics
 
 
 class HealthHandler(BaseHandler):

@@ -12,8 +12,8 @@ from typing import Any
 
 import tornado.locale
 
-from errors import InvalidTransition, LoginError, NotFound, SessionNotFound, StorageUnavailable
 from handlers.base import LoginErrorHandler
+from login.errors import InvalidTransition, LoginError, NotFound, SessionNotFound, StorageUnavailable
 from redis_map import SessionStore
 
 #: where the templates, static files and translations are

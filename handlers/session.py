@@ -7,9 +7,9 @@ import time
 from tornado.httputil import HTTPServerRequest
 
 from handlers.base import BaseHandler
-from handlers.events import LoginEvents
-from models import Requester
-from qrimage import QrRenderer
+from login.events import LoginEvents
+from login.models import Requester
+from login.qr import QrRenderer
 from redis_map import SessionStore
 from redis_map.ratelimit import RateLimiter
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from auth import InvalidToken, TokenIssuer
-from errors import CredentialRejected, InvalidGrant, MissingCredential
 from handlers.base import BaseHandler
-from handlers.events import LoginEvents
+from login.errors import CredentialRejected, InvalidGrant, MissingCredential
+from login.events import LoginEvents
 from redis_map import SessionStore
 from redis_map.store import CODE_PATTERN, uuid_of_cursor
 

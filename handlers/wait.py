@@ -7,13 +7,14 @@ import time
 
 from tornado.ioloop import IOLoop
 
-from errors import InvalidRequest, StorageUnavailable
 from handlers.base import BaseHandler
-from metrics import Metrics
-from models import SessionView, Status
-from redis_map import SessionStore, WaiterRegistry
+from login.errors import InvalidRequest, StorageUnavailable
+from login.models import SessionView, Status
+from login.waiters import WaiterRegistry
+from redis_map import SessionStore
 from redis_map.ratelimit import RateLimiter, WaitSlots
 from redis_map.store import uuid_of_cursor
+from runtime.metrics import Metrics
 
 #: every status a client may say it knows
 KNOWN_STATUSES = range(Status.EXPIRED, Status.DENIED + 1)

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
-from errors import StorageUnavailable
-from redis_map.background import cancel_and_wait
-from redis_map.connect import RedisClient
+from login.errors import StorageUnavailable
+from redis_map.connection.background import cancel_and_wait
+from redis_map.connection.connect import RedisClient
 from redis_map.store import storage_errors
 
 log = logging.getLogger("qrlogin.audit")

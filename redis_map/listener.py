@@ -19,13 +19,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 
-from redis_map.background import cancel_and_wait
-from redis_map.connect import RedisClient
-from redis_map.failures import STORAGE_ERRORS, SUBSCRIPTION_ERRORS
-from redis_map.pubsub import first_failure, pump
-from redis_map.sentinel import watch_master
-from redis_map.sharded import ShardedSubscription, shard_channels
-from redis_map.waiters import WaiterRegistry
+from login.waiters import WaiterRegistry
+from redis_map.connection.background import cancel_and_wait
+from redis_map.connection.connect import RedisClient
+from redis_map.connection.failures import STORAGE_ERRORS, SUBSCRIPTION_ERRORS
+from redis_map.connection.pubsub import first_failure, pump
+from redis_map.connection.sentinel import watch_master
+from redis_map.connection.sharded import ShardedSubscription, shard_channels
 
 log = logging.getLogger("qrlogin.listener")
 

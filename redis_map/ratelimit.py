@@ -24,8 +24,8 @@ from importlib import resources
 from types import TracebackType
 from typing import Any
 
-from errors import RateLimited, StorageUnavailable
-from redis_map.connect import RedisClient
+from login.errors import RateLimited, StorageUnavailable
+from redis_map.connection.connect import RedisClient
 from redis_map.store import storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"

@@ -24,11 +24,11 @@ from importlib import resources
 
 from redis.asyncio.cluster import RedisCluster
 
-from errors import InvalidGrant, InvalidTransition, NotScanned, SessionNotFound, StorageUnavailable, UserMismatch
-from models import Identity, NewSession, Requester, SessionView, Status
-from redis_map.connect import RedisClient
-from redis_map.failures import STORAGE_ERRORS
-from redis_map.sharded import shard_channel, shard_tag
+from login.errors import InvalidGrant, InvalidTransition, NotScanned, SessionNotFound, StorageUnavailable, UserMismatch
+from login.models import Identity, NewSession, Requester, SessionView, Status
+from redis_map.connection.connect import RedisClient
+from redis_map.connection.failures import STORAGE_ERRORS
+from redis_map.connection.sharded import shard_channel, shard_tag
 
 #: a session's uuid: 128 random bits as hex (public: it is in the QR)
 UUID_PATTERN = re.compile(r"[0-9a-f]{32}")

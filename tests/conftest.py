@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from auth import UserInfoClient
+from diagnostics.userinfo_server import AuthServer
 from redis_map import EmbeddedRedis, connect
-from tests.authserver import AuthServer
 from tests.service import Instance
 
 #: the auth timeout the test instances use, short so the slow-server test is quick

@@ -14,13 +14,14 @@ from tornado.netutil import bind_sockets
 
 from auth import Authenticator, TokenIssuer
 from handlers import Services, make_app
-from handlers.security import HttpPolicy
+from handlers.middleware.security import HttpPolicy
+from login.qr import QrRenderer
+from login.waiters import WaiterRegistry
 from main import LISTEN_BACKLOG
-from metrics import Metrics
-from qrimage import QrRenderer
-from redis_map import ChangeListener, SessionStore, WaiterRegistry, connect, connect_pubsub
+from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog
 from redis_map.ratelimit import RateLimiter, RateLimits
+from runtime.metrics import Metrics
 
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
 #: test instances run with the service's default abuse limits

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import pytest
 
 from auth import DemoAuthenticator, UserInfoClient
-from tests.authserver import AuthServer
+from diagnostics.userinfo_server import AuthServer
 from tests.conftest import MakeInstance
 from tests.service import Instance
 

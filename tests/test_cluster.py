@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from auth import UserInfoClient
+from diagnostics.userinfo_server import AuthServer
 from redis_map import connect
-from redis_map.sharded import shard_channels
-from tests.authserver import AuthServer
+from redis_map.connection.sharded import shard_channels
 from tests.conftest import TEST_AUTH_TIMEOUT
 from tests.procs import CLUSTER_BUS_OFFSET, RedisServer, free_port, redis_cli, require_program
 from tests.service import Instance
@@ -142,7 +142,7 @@ async def test_racing_confirms_on_a_cluster_have_one_winner(cluster_instances: l
 
 
 async def test_redis_cluster_flag_turns_a_redis_url_into_a_cluster_url(cluster: Cluster) -> None:
-    from redis_map.connect import cluster_url
+    from redis_map.connection.connect import cluster_url
 
     client = connect(cluster_url(f"redis://127.0.0.1:{cluster.masters[1].port}"))
     try:

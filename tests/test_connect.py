@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from redis_map.connect import cluster_url, parse_target, redis_url_of
+from redis_map.connection.connect import cluster_url, parse_target, redis_url_of
 from tests.procs import run_main
 
 #: URL -> (kind, hosts, service, options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.authserver import USERS
+from diagnostics.userinfo_server import USERS
 from tests.service import Instance
 
 
@@ -106,7 +106,7 @@ async def test_public_url_option_sets_the_qr_content(make_instance: object) -> N
 
 async def test_login_token_is_refused_when_tampered_or_expired(service: Instance) -> None:
     from auth import TokenIssuer
-    from models import Identity
+    from login.models import Identity
     from tests.service import TEST_SECRET
 
     good = service.tokens.issue(Identity(sub="alice", name="Alice"))

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auth import UserInfoClient
+from diagnostics.userinfo_server import AuthServer
 from redis_map.ratelimit import Rate, RateLimits
-from tests.authserver import AuthServer
 from tests.service import Instance
 
 #: how many random requests one run sends

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from auth import UserInfoClient
+from diagnostics.userinfo_server import AuthServer
 from redis_map import EmbeddedRedis
-from tests.authserver import AuthServer
 from tests.conftest import TEST_AUTH_TIMEOUT, MakeInstance
 from tests.process import ROOT, ServiceProcess
 from tests.service import Instance
@@ -86,7 +86,7 @@ def test_prepare_multiprocess_before_forking_sums_the_children() -> None:
     """What ``--processes N`` does: prepare the directory, fork, each child counts, any can report."""
     script = """
 import os
-from metrics import Metrics, mark_process_dead, prepare_multiprocess
+from runtime.metrics import Metrics, mark_process_dead, prepare_multiprocess
 
 shared = prepare_multiprocess(2)
 children = []

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from redis_map.pool import QueueingConnectionPool
+from redis_map.connection.pool import QueueingConnectionPool
 
 
 class WatchedPool(QueueingConnectionPool):

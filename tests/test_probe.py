@@ -15,10 +15,10 @@ import zxingcpp
 from PIL import Image
 
 from auth import UserInfoClient
-from loopprobe import INTERVAL, LoopLagProbe
+from diagnostics.loopprobe import INTERVAL, LoopLagProbe
+from diagnostics.userinfo_server import AuthServer
+from login.qr import EC_LEVEL, QrRenderer
 from main import raise_fd_limit
-from qrimage import EC_LEVEL, QrRenderer
-from tests.authserver import AuthServer
 from tests.conftest import MakeInstance
 from tests.service import Instance
 

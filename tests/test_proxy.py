@@ -9,7 +9,7 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from handlers import make_app
-from handlers.proxy import TrustedProxies, behind_proxies
+from handlers.middleware.proxy import TrustedProxies, behind_proxies
 from tests.pool import Client
 from tests.service import Instance
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from diagnostics.userinfo_server import AuthServer
 from redis_map import connect
 from redis_map.ratelimit import Rate, RateLimits
-from tests.authserver import AuthServer
 from tests.conftest import MakeInstance
 from tests.process import ROOT
 from tests.service import Answer, Instance

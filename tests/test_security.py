@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from handlers.security import API_CSP, parse_origins
+from handlers.middleware.security import API_CSP, parse_origins
 from tests.conftest import MakeInstance
 from tests.service import Answer, Instance
 

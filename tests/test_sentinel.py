@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from redis_map.sentinel import MASTER_CHECK_INTERVAL
+from redis_map.connection.sentinel import MASTER_CHECK_INTERVAL
 from tests.conftest import MakeInstance
 from tests.procs import Process, RedisServer, free_port, redis_cli, require_program
 from tests.service import Answer, Instance

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from models import Status
+from diagnostics.userinfo_server import AuthServer
+from login.models import Status
 from redis_map import SessionStore, connect
-from tests.authserver import AuthServer
 from tests.process import ServiceProcess
 from tests.service import TEST_SECRET
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import pytest
 
-from models import Identity, Status
+from login.models import Identity, Status
 from tests.service import Instance
 
 

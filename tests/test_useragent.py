@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from login.useragent import Agent, describe
 from tests.service import Instance
-from useragent import Agent, describe
 
 AGENTS = {
     "chrome-windows": (

@@ -6,8 +6,7 @@ import asyncio
 
 from tornado.ioloop import IOLoop
 
-from redis_map import WaiterRegistry
-from redis_map.waiters import Wakeup
+from login.waiters import WaiterRegistry, Wakeup
 
 #: a deadline no test reaches
 FAR = 60.0

@@ -13,7 +13,7 @@ pytest.importorskip("playwright", reason="playwright not installed: pip install 
 from playwright.async_api import expect
 
 from auth import DemoAuthenticator
-from tests.authserver import USERS
+from diagnostics.userinfo_server import USERS
 from tests.conftest import MakeInstance
 from tests.pages.conftest import PHONE, NewPage, Snap, csp_violations, open_login
 

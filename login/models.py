@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from useragent import describe
+from login.useragent import describe
 
 
 class Status(enum.IntEnum):

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from errors import StorageUnavailable
+from login.errors import StorageUnavailable
 from redis_map import SessionStore, connect
 from redis_map.audit import AuditEntry, AuditLog
 

@@ -24,8 +24,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from redis_map.failures import STORAGE_ERRORS, TopologyChanged
-from redis_map.pubsub import first_failure, pump
+from redis_map.connection.failures import STORAGE_ERRORS, TopologyChanged
+from redis_map.connection.pubsub import first_failure, pump
 
 #: hex digits of the uuid that form the hash tag: 16**2 = 256 channels
 TAG_DIGITS = 2

@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-from redis_map import sentinel
-from redis_map.pool import QueueingConnectionPool
+from redis_map.connection import sentinel
+from redis_map.connection.pool import QueueingConnectionPool
 
 #: most connections one process opens for commands; past it requests queue
 MAX_CONNECTIONS = 64

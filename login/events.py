@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 
-from errors import StorageUnavailable
-from metrics import Metrics
+from login.errors import StorageUnavailable
 from redis_map.audit import AuditLog
+from runtime.metrics import Metrics
 
 log = logging.getLogger("qrlogin.audit")
 

@@ -16,8 +16,8 @@ from typing import Any
 from redis.asyncio.client import PubSub
 from redis.asyncio.sentinel import SentinelConnectionPool
 
-from redis_map.failures import TopologyChanged
-from redis_map.pool import QueueingConnectionPool
+from redis_map.connection.failures import TopologyChanged
+from redis_map.connection.pool import QueueingConnectionPool
 
 #: how often a Sentinel-managed pool or subscription asks whether the master moved
 MASTER_CHECK_INTERVAL = 1.0

@@ -16,9 +16,9 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.locks import Event
 from tornado.web import OutputTransform, RequestHandler
 
-from errors import RateLimited, StorageUnavailable
 from handlers.base import BaseHandler
-from metrics import Metrics
+from login.errors import RateLimited, StorageUnavailable
+from runtime.metrics import Metrics
 
 access_log = logging.getLogger("qrlogin.access")
 

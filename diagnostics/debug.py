@@ -5,10 +5,10 @@ Routed only when the service runs with ``--loop-probe``.
 
 from __future__ import annotations
 
-from errors import InvalidRequest
+from diagnostics.loopprobe import LoopLagProbe
 from handlers.base import BaseHandler
-from loopprobe import LoopLagProbe
-from redis_map import WaiterRegistry
+from login.errors import InvalidRequest
+from login.waiters import WaiterRegistry
 
 #: longest a caller may wait for the parked count to be reached
 MAX_STATS_WAIT = 120.0

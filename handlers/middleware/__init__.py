@@ -1,0 +1,4 @@
+"""What wraps every request, apart from the endpoints.
+
+The client's IP behind proxies, security headers, the access log.
+"""

@@ -1,0 +1,1 @@
+"""Running the service: settings, the composition root, processes, metrics, shutdown."""
