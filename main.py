@@ -11,7 +11,6 @@ import asyncio
 import gc
 import logging
 import os
-import resource
 import secrets
 import signal
 import socket
@@ -38,6 +37,7 @@ from redis_map.connection.connect import redis_url_of
 from redis_map.ratelimit import RateLimiter, RateLimits
 from runtime import audit_cli
 from runtime.metrics import Metrics, mark_process_dead, prepare_multiprocess
+from runtime.process import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
 from runtime.supervisor import Supervisor, worker_count
 
 log = logging.getLogger("qrlogin")
@@ -46,8 +46,6 @@ log = logging.getLogger("qrlogin")
 ENV_PREFIX = "QRLOGIN_"
 #: largest request body the server reads at all (the API refuses >16 KiB itself)
 MAX_BODY_SIZE = 1024 * 1024
-#: pending connections the kernel queues for us: bursts of PCs must not be reset
-LISTEN_BACKLOG = 2048
 #: how long shutdown waits for in-flight requests
 SHUTDOWN_GRACE = 10.0
 
@@ -80,30 +78,6 @@ def env_arguments(environ: Mapping[str, str]) -> list[str]:
         if value is not None:
             arguments.append(f"--{name}={value}")
     return arguments
-
-
-def raise_fd_limit() -> int:
-    """Raise the open-files soft limit to the hard one (each parked /wait holds a socket); the new limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    return soft
-
-
-def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """What makes the event loop ``name`` names: 'uvloop' (asyncio's own if uvloop is missing) or 'asyncio'."""
-    if name == "asyncio":
-        return asyncio.new_event_loop
-    if name != "uvloop":
-        raise ValueError(f"--event-loop must be 'uvloop' or 'asyncio', not {name!r}")
-    try:
-        import uvloop
-    except ImportError:
-        log.warning("uvloop is not installed: running on asyncio's own event loop")
-        return asyncio.new_event_loop
-    # libuv's loop and sockets in C: 5-20 % more full logins per second in the benchmark.
-    return uvloop.new_event_loop
 
 
 def build_authenticator() -> Authenticator:

@@ -13,7 +13,7 @@ import signal
 from tornado.log import enable_pretty_logging
 
 from diagnostics.userinfo_server import AuthServer
-from main import raise_fd_limit
+from runtime.process import raise_fd_limit
 
 log = logging.getLogger("bench.auth")
 

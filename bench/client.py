@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.http import Connection, HTTPError
 from bench.procs import cpu_seconds, rss_bytes
-from main import raise_fd_limit
+from runtime.process import raise_fd_limit
 
 HOST = "127.0.0.1"
 #: connections opened at once while parking (the servers' listen backlog is 128)

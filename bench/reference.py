@@ -24,7 +24,7 @@ from tornado.log import enable_pretty_logging
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from main import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
+from runtime.process import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
 
 log = logging.getLogger("bench.reference")
 

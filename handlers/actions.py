@@ -14,10 +14,9 @@ from auth import Authenticator
 from handlers.base import MAX_CREDENTIAL, BaseHandler
 from login.errors import InvalidRequest, MissingCredential
 from login.events import LoginEvents
-from login.models import Identity
+from login.models import UUID_PATTERN, Identity
 from redis_map import SessionStore
 from redis_map.ratelimit import RateLimiter
-from redis_map.store import UUID_PATTERN
 
 #: a bearer credential, RFC 6750's token68 syntax
 BEARER = re.compile(r"Bearer +([A-Za-z0-9._~+/:@-]+=*) *", re.IGNORECASE)

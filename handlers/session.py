@@ -52,7 +52,7 @@ class CreateSessionHandler(BaseHandler):
         self.write_json(
             {
                 "uuid": session.uuid,
-                "cursor": session.cursor,
+                "cursor": str(session.cursor),
                 "status": 0,
                 "state": "waiting",
                 "expires_in": session.expires_in,

@@ -6,8 +6,8 @@ from auth import InvalidToken, TokenIssuer
 from handlers.base import BaseHandler
 from login.errors import CredentialRejected, InvalidGrant, MissingCredential
 from login.events import LoginEvents
+from login.models import CODE_PATTERN, Cursor
 from redis_map import SessionStore
-from redis_map.store import CODE_PATTERN, uuid_of_cursor
 
 
 class TokenHandler(BaseHandler):
@@ -22,11 +22,11 @@ class TokenHandler(BaseHandler):
         body = self.json_body()
         cursor = self.str_field(body, "cursor")
         code = self.str_field(body, "code")
-        uuid = uuid_of_cursor(cursor)
-        if uuid is None or not CODE_PATTERN.fullmatch(code):
+        parsed = Cursor.parse(cursor)
+        if parsed is None or not CODE_PATTERN.fullmatch(code):
             raise InvalidGrant()
-        user = await self.store.exchange(cursor, code)
-        await self.events.outcome("exchanged", uuid, user=user.sub, ip=self.request.remote_ip or "")
+        user = await self.store.exchange(parsed, code)
+        await self.events.outcome("exchanged", parsed.uuid, user=user.sub, ip=self.request.remote_ip or "")
         self.write_json(
             {
                 "user": user.as_json(),

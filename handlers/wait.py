@@ -9,11 +9,10 @@ from tornado.ioloop import IOLoop
 
 from handlers.base import BaseHandler
 from login.errors import InvalidRequest, StorageUnavailable
-from login.models import SessionView, Status
+from login.models import Cursor, SessionView, Status
 from login.waiters import WaiterRegistry
 from redis_map import SessionStore
 from redis_map.ratelimit import RateLimiter, WaitSlots
-from redis_map.store import uuid_of_cursor
 from runtime.metrics import Metrics
 
 #: every status a client may say it knows
@@ -65,17 +64,16 @@ class WaitHandler(BaseHandler):
         if self._woken_at is not None and view.status is not known:
             self.metrics.wake_latency.observe(time.monotonic() - self._woken_at)
 
-    def _arguments(self) -> tuple[str, str, Status]:
+    def _arguments(self) -> tuple[Cursor, str, Status]:
         """The cursor, the uuid it names, and the status the PC knows."""
         # Apart, so the parsed body is not kept in post()'s frame while parked.
         body = self.json_body()
-        cursor = self.str_field(body, "cursor")
-        uuid = uuid_of_cursor(cursor)
-        if uuid is None:
+        cursor = Cursor.parse(self.str_field(body, "cursor"))
+        if cursor is None:
             raise InvalidRequest("'cursor' is malformed.")
-        return cursor, uuid, Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
+        return cursor, cursor.uuid, Status(self.int_field(body, "status", Status.WAITING, KNOWN_STATUSES))
 
-    async def _wait_for_change(self, cursor: str, uuid: str, known: Status, slots: WaitSlots) -> SessionView | None:
+    async def _wait_for_change(self, cursor: Cursor, uuid: str, known: Status, slots: WaitSlots) -> SessionView | None:
         """The session once its status is not ``known``, or at the deadline; None if the PC left."""
         loop = IOLoop.current()
         deadline = loop.time() + self.wait_timeout

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from login.useragent import describe
+
+#: a session's uuid: 128 random bits as hex (public: it is in the QR)
+UUID_PATTERN = re.compile(r"[0-9a-f]{32}")
+#: the PC's cursor: ``<uuid>.<256 random bits>`` (secret: only the PC has it)
+CURSOR_PATTERN = re.compile(r"([0-9a-f]{32})\.([A-Za-z0-9_-]{43})")
+#: the one-time code handed to the PC once confirmed (128 random bits)
+CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 class Status(enum.IntEnum):
@@ -62,11 +70,28 @@ class Requester:
 
 
 @dataclass(frozen=True, slots=True)
+class Cursor:
+    """The PC's secret handle on its session, ``<uuid>.<secret>``; parsed once, at the edge."""
+
+    uuid: str
+    secret: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor | None:
+        """The cursor ``text`` spells, or None if it is malformed."""
+        match = CURSOR_PATTERN.fullmatch(text)
+        return cls(match.group(1), match.group(2)) if match else None
+
+    def __str__(self) -> str:
+        return f"{self.uuid}.{self.secret}"
+
+
+@dataclass(frozen=True, slots=True)
 class NewSession:
     """What ``/uuid`` hands the PC: the public uuid and the secret cursor."""
 
     uuid: str
-    cursor: str
+    cursor: Cursor
     expires_in: int
 
 

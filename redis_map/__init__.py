@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis_map.connection.connect import connect, connect_pubsub
 from redis_map.connection.embedded import EmbeddedRedis
 from redis_map.listener import ChangeListener
-from redis_map.store import SessionStore, uuid_of_cursor
+from redis_map.store import SessionStore
 
 __all__ = [
     "ChangeListener",
@@ -13,5 +13,4 @@ __all__ = [
     "SessionStore",
     "connect",
     "connect_pubsub",
-    "uuid_of_cursor",
 ]

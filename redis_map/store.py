@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -25,17 +24,11 @@ from importlib import resources
 from redis.asyncio.cluster import RedisCluster
 
 from login.errors import InvalidGrant, InvalidTransition, NotScanned, SessionNotFound, StorageUnavailable, UserMismatch
-from login.models import Identity, NewSession, Requester, SessionView, Status
+from login.models import Cursor, Identity, NewSession, Requester, SessionView, Status
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.failures import STORAGE_ERRORS
 from redis_map.connection.sharded import shard_channel, shard_tag
 
-#: a session's uuid: 128 random bits as hex (public: it is in the QR)
-UUID_PATTERN = re.compile(r"[0-9a-f]{32}")
-#: the PC's cursor: ``<uuid>.<256 random bits>`` (secret: only the PC has it)
-CURSOR_PATTERN = re.compile(r"([0-9a-f]{32})\.([A-Za-z0-9_-]{43})")
-#: the one-time code handed to the PC once confirmed (128 random bits)
-CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
 #: longest user agent kept for the phone to show
 MAX_USER_AGENT = 512
 
@@ -47,12 +40,6 @@ _TRANSITION_ERRORS: Mapping[str, type[Exception]] = {
     "user_mismatch": UserMismatch,
     "not_scanned": NotScanned,
 }
-
-
-def uuid_of_cursor(cursor: str) -> str | None:
-    """The uuid a well-formed cursor belongs to, or None if it is malformed."""
-    match = CURSOR_PATTERN.fullmatch(cursor)
-    return match.group(1) if match else None
 
 
 def _fields(reply: list[str]) -> tuple[int, dict[str, str]]:
@@ -126,7 +113,7 @@ class SessionStore:
             pipe.hset(self.key(uuid), items=fields)
             pipe.pexpire(self.key(uuid), ttl_ms)
             await pipe.execute()
-        return NewSession(uuid=uuid, cursor=f"{uuid}.{secret}", expires_in=math.ceil(self.session_ttl))
+        return NewSession(uuid=uuid, cursor=Cursor(uuid, secret), expires_in=math.ceil(self.session_ttl))
 
     async def read(self, uuid: str) -> SessionView:
         """The session now; an EXPIRED view if it is unknown or gone."""
@@ -135,15 +122,12 @@ class SessionStore:
             return SessionView.expired(uuid)
         return self._view(uuid, fields, ttl_ms)
 
-    async def read_for_cursor(self, cursor: str) -> SessionView:
+    async def read_for_cursor(self, cursor: Cursor) -> SessionView:
         """The session the cursor belongs to; EXPIRED if unknown or the cursor is wrong."""
-        uuid = uuid_of_cursor(cursor)
-        if uuid is None:
-            return SessionView.expired("")
-        fields, ttl_ms = await self._fetch(uuid)
+        fields, ttl_ms = await self._fetch(cursor.uuid)
         if not fields or not self._cursor_matches(cursor, fields):
-            return SessionView.expired(uuid)
-        return self._view(uuid, fields, ttl_ms)
+            return SessionView.expired(cursor.uuid)
+        return self._view(cursor.uuid, fields, ttl_ms)
 
     async def require(self, uuid: str) -> SessionView:
         """The session now; SessionNotFound if it is unknown or gone."""
@@ -166,7 +150,7 @@ class SessionStore:
         status, _ = await self._move(uuid, "cancel", user)
         return status
 
-    async def exchange(self, cursor: str, code: str) -> Identity:
+    async def exchange(self, cursor: Cursor, code: str) -> Identity:
         """Consume the confirmed session's one-time code; exactly once, else InvalidGrant."""
         view = await self.read_for_cursor(cursor)
         if view.status is not Status.CONFIRMED or view.user is None or view.code is None:
@@ -211,9 +195,8 @@ class SessionStore:
         return Status(int(status)), rest
 
     @staticmethod
-    def _cursor_matches(cursor: str, fields: Mapping[str, str]) -> bool:
-        secret = cursor.partition(".")[2]
-        return hmac.compare_digest(_digest(secret).encode(), fields.get("cursor_hash", "").encode())
+    def _cursor_matches(cursor: Cursor, fields: Mapping[str, str]) -> bool:
+        return hmac.compare_digest(_digest(cursor.secret).encode(), fields.get("cursor_hash", "").encode())
 
     @staticmethod
     def _view(uuid: str, fields: Mapping[str, str], ttl_ms: int) -> SessionView:

@@ -17,11 +17,11 @@ from handlers import Services, make_app
 from handlers.middleware.security import HttpPolicy
 from login.qr import QrRenderer
 from login.waiters import WaiterRegistry
-from main import LISTEN_BACKLOG
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog
 from redis_map.ratelimit import RateLimiter, RateLimits
 from runtime.metrics import Metrics
+from runtime.process import LISTEN_BACKLOG
 
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
 #: test instances run with the service's default abuse limits

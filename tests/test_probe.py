@@ -18,7 +18,7 @@ from auth import UserInfoClient
 from diagnostics.loopprobe import INTERVAL, LoopLagProbe
 from diagnostics.userinfo_server import AuthServer
 from login.qr import EC_LEVEL, QrRenderer
-from main import raise_fd_limit
+from runtime.process import raise_fd_limit
 from tests.conftest import MakeInstance
 from tests.service import Instance
 
