@@ -16,7 +16,12 @@ records:
   many) and any time the OS ran other processes instead of this one;
 - ``busy``: each lateness capped by the CPU time this process used
   meanwhile, i.e. without the time it was descheduled;
-- ``gc``: the longest garbage collection.
+- ``gc``: the longest garbage collection, and how many ran: a longest of
+  zero over zero collections means nothing was measured, not that
+  collections were free.
+
+The probe is a plug-in (see ``diagnostics.plugin``): the service's own
+packages never import it.
 """
 
 from __future__ import annotations
@@ -93,6 +98,8 @@ class LoopLagProbe:
         self.max_busy = 0.0
         #: the longest garbage collection, in seconds
         self.max_gc = 0.0
+        #: garbage collections finished since the last reset
+        self.gc_count = 0
         #: the longest single callback in CPU seconds, and what it was
         self.max_callback = 0.0
         self.slowest = ""
@@ -108,6 +115,7 @@ class LoopLagProbe:
             "loop_lag_max_ms": self.max_lag * 1000,
             "loop_busy_max_ms": self.max_busy * 1000,
             "gc_max_ms": self.max_gc * 1000,
+            "gc_count": self.gc_count,
             "callback_timing": self.can_time_callbacks,
             "callback_max_ms": self.max_callback * 1000,
             "callback_slowest": self.slowest,
@@ -144,8 +152,10 @@ class LoopLagProbe:
         now = time.perf_counter()
         if phase == "start":
             self._gc_started = now
-        else:
+        elif self._gc_started:  # a stop without its start (added mid-collection) has no length
+            self.gc_count += 1
             self.max_gc = max(self.max_gc, now - self._gc_started)
+            self._gc_started = 0.0
 
     def _tick(self) -> None:
         assert self._loop is not None
