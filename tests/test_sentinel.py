@@ -18,6 +18,11 @@ from tests.service import Answer, Instance
 SERVICE = "qrmaster"
 #: most attempts a request may need while the failover settles
 MAX_ATTEMPTS = 20
+#: longest the sentinel may take, once it reports the replica, to be able to promote it
+PROMOTABLE_TIMEOUT = 30.0
+#: seconds between looks at the sentinel's view of the replica: it announces no event when
+#: its link to the replica comes up or the replica's INFO first arrives
+POLL_INTERVAL = 0.05
 
 
 @dataclass
@@ -68,6 +73,42 @@ def sentinel(tmp_path: Path) -> Iterator[SentinelSetup]:
         master.stop()
 
 
+def replica_state(setup: SentinelSetup) -> dict[str, str]:
+    """The sentinel's view of the (one) replica: its ``SENTINEL REPLICAS`` fields."""
+    lines = redis_cli("sentinel", "replicas", SERVICE, port=setup.port).splitlines()
+    return dict(zip(lines[::2], lines[1::2], strict=True))
+
+
+async def until_promotable(setup: SentinelSetup, deadline: float) -> None:
+    """Polls until the sentinel could promote the replica: linked to it and holding its INFO.
+
+    Right after ``+slave`` it knows the replica's address only; until it has
+    connected (no ``disconnected`` flag) and read its INFO (``master-link-status``
+    is ``err`` until then) it refuses to fail over.
+    """
+    while True:
+        state = replica_state(setup)
+        if state.get("flags") == "slave" and state.get("master-link-status") == "ok":
+            return
+        assert time.monotonic() < deadline, f"the sentinel cannot promote the replica: {state}"
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+async def start_failover(setup: SentinelSetup) -> None:
+    """``SENTINEL FAILOVER``, sent until the sentinel accepts it.
+
+    A refusal (``NOGOODSLAVE``) is only a reply text: redis-cli still exits 0.
+    """
+    deadline = time.monotonic() + PROMOTABLE_TIMEOUT
+    while True:
+        await until_promotable(setup, deadline)
+        reply = redis_cli("sentinel", "failover", SERVICE, port=setup.port).strip()
+        if reply == "OK":
+            return
+        assert reply.startswith("NOGOODSLAVE"), reply
+        assert time.monotonic() < deadline, f"the sentinel still refuses to fail over: {reply}"
+
+
 async def until_served(request: Callable[[], Awaitable[Answer]]) -> Answer:
     """Retries a request that 503s while the failover settles; the client's part of a failover."""
     for _ in range(MAX_ATTEMPTS):
@@ -102,7 +143,7 @@ async def test_a_sentinel_url_finds_the_master_and_follows_a_failover(
     assert "role:master" in redis_cli("info", "replication", port=sentinel.master.port)
 
     mark = len(sentinel.sentinel.lines)
-    redis_cli("sentinel", "failover", SERVICE, port=sentinel.port)
+    await start_failover(sentinel)
     await sentinel.sentinel.wait_for_line_async(
         rf"\+switch-master {SERVICE} 127\.0\.0\.1 {sentinel.master.port} 127\.0\.0\.1 {sentinel.replica.port}",
         start=mark,
