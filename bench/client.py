@@ -156,6 +156,8 @@ async def park_and_wake(
     if pid is not None:
         result["rss_before"] = rss_bytes(pid)
     try:
+        # The service's probe from here on: its figures are the parking's and the waking's.
+        await control.call("GET", "/debug/stats?reset=1")
         started = time.perf_counter()
 
         async def park(key: tuple[str, str]) -> Connection:
@@ -196,6 +198,7 @@ async def park_and_wake(
         after = await control.call("GET", "/debug/stats")
         if "gc_max_ms" in after:  # the service's probe: was a wake-up's tail a garbage collection?
             result["gc_max_ms"] = after["gc_max_ms"]
+            result["gc_count"] = after["gc_count"]
         return result
     finally:
         for conn in waiters:
@@ -285,32 +288,38 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
     wakes: list[float] = []
     logins = [0]
 
-    async def timed(latencies: list[float], call: Awaitable[Any]) -> Any:
-        began = time.perf_counter()
-        answer = await call
-        latencies.append((time.perf_counter() - began) * 1000)
-        return answer
-
     async def one(worker: int, latencies: list[float]) -> int:
+        """One whole login; the number of requests it made, counted as they are answered."""
         pc, poll, phone = pcs[worker], polls[worker], phones[worker]
-        session = await timed(latencies, pc.call("POST", "/uuid"))
-        status, image = await timed(latencies, pc.request("GET", session["qr_svg"]))
+        answered = 0
+
+        async def timed(call: Awaitable[Any]) -> Any:
+            nonlocal answered
+            began = time.perf_counter()
+            answer = await call
+            latencies.append((time.perf_counter() - began) * 1000)
+            answered += 1
+            return answer
+
+        session = await timed(pc.call("POST", "/uuid"))
+        status, image = await timed(pc.request("GET", session["qr_svg"]))
         if status != 200 or not image.startswith(b"<svg"):
             raise HTTPError(f"QR image answered {status}")
         known = 0
         for action in ("/scan", "/confirm"):
             began = time.perf_counter()
             poll.send("POST", "/wait", json.dumps({"cursor": session["cursor"], "status": known}).encode())
-            await timed(latencies, phone.call("POST", action, {"uuid": session["uuid"]}, APP_AUTH))
+            await timed(phone.call("POST", action, {"uuid": session["uuid"]}, APP_AUTH))
             status, body = await poll.answer()
+            answered += 1  # the long-poll: timed apart, as the wait answer
             wakes.append((time.perf_counter() - began) * 1000)
             answer = json.loads(body)
             known = answer["status"]
         if known != 2:
             raise HTTPError(f"the login ended in status {known}")
-        await timed(latencies, pc.call("POST", "/token", {"cursor": session["cursor"], "code": answer["code"]}))
+        await timed(pc.call("POST", "/token", {"cursor": session["cursor"], "code": answer["code"]}))
         logins[0] += 1
-        return 7
+        return answered
 
     try:
         # One login per PC first: first-use costs (lazy imports, new pool
@@ -329,7 +338,9 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
             loop_lag_max_ms=probe["loop_lag_max_ms"],
             loop_busy_max_ms=probe["loop_busy_max_ms"],
             gc_max_ms=probe["gc_max_ms"],
+            gc_count=probe["gc_count"],
             loop_stalls=probe["loop_stalls"],
+            loop_ticks=probe["loop_ticks"],
         )
         if not job.get("time_callbacks"):
             return result

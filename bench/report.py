@@ -85,6 +85,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             ("", "wake p99 (ms)", _ms(ours["wake"]["p99_ms"]), _ms(bare["wake"]["p99_ms"]), _x(ratios["wake_p99"])),
             ("", "wake max (ms)", _ms(ours["wake"]["max_ms"]), _ms(bare["wake"]["max_ms"]), ""),
             ("", "longest garbage collection, parking and waking (ms)", _ms(ours["gc_max_ms"]), "", ""),
+            ("", "garbage collections, parking and waking", f"{ours['gc_count']:,}", "", ""),
         ]  # fmt: skip
     cross = results["cross_process"]
     rows += [
@@ -109,6 +110,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ("", "longest timer lateness, process busy (ms)", _ms(ours["loop_busy_max_ms"]), "", ""),
         ("", "longest timer lateness, wall clock (ms)", _ms(ours["loop_lag_max_ms"]), "", ""),
         ("", "longest garbage collection (ms)", _ms(ours["gc_max_ms"]), "", ""),
+        ("", "garbage collections", f"{ours['gc_count']:,}", "", ""),
     ]  # fmt: skip
     return rows
 
