@@ -1,4 +1,4 @@
-"""The benchmark's auth server, in a process of its own: the tests' UserInfo server.
+"""The benchmark's auth server, in a process of its own: ``diagnostics.userinfo_server``.
 
 ``python -m bench.authserver`` logs ``auth listening on http://127.0.0.1:<port>``
 on stderr; ``Bearer alice-token`` is a known app credential.
