@@ -166,11 +166,6 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers/__init__.py imports the probe and /debug/stats until the composition root mounts "
-    "diagnostics.routes() (issue 10): delete this mark when it does",
-)
 def test_the_service_packages_do_not_import_diagnostics() -> None:
     importers = [
         str(path.relative_to(ROOT))
