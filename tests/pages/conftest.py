@@ -6,7 +6,6 @@ installs them all so CI runs every test.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.service import Instance
+from tests.zbar import Decode, zbar_decoder
 
 try:
     from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
@@ -120,20 +120,7 @@ def snap(request: pytest.FixtureRequest) -> Snap:
     return save
 
 
-Decode = Callable[[bytes], list[str]]
-
-
 @pytest.fixture
 def decode_qr() -> Decode:
     """zbar: the texts of every QR code in a PNG or other raster image."""
-    try:
-        from PIL import Image
-        from pyzbar import pyzbar
-    except ImportError as exc:  # pyzbar raises ImportError when libzbar is missing
-        pytest.skip(f"zbar not available ({exc}): apt-get install zbar-tools; pip install pyzbar")
-
-    def decode(image: bytes) -> list[str]:
-        found = pyzbar.decode(Image.open(io.BytesIO(image)), symbols=[pyzbar.ZBarSymbol.QRCODE])
-        return [symbol.data.decode() for symbol in found]
-
-    return decode
+    return zbar_decoder()
