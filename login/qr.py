@@ -1,25 +1,32 @@
 """Rendering a session's QR code to SVG and PNG.
 
-The QR matrix comes from zxing-cpp's encoder (C++, which chooses the mask by
-the spec's penalty rules like any encoder): ~0.1 ms.  The pure-Python
-``qrcode`` package took ~4.5 ms per code, mostly choosing the mask; on the
-loop that stalls every parked long-poll, in a thread it still holds the GIL
-(the benchmark measured 14-55 ms loop stalls), and in a process it was the
-largest CPU cost of a whole login.  A whole image now renders in well under
-a millisecond, less than handing it to an executor would cost, so it renders
-inline unless an executor is given.  Each image is cached, as a session's QR
-never changes.
+The symbol is the ``qrcode`` package's, built faster than its ``make()``:
+byte mode at level M, the smallest version that holds the content (cached per
+length, from ``qrcode``'s own fitting), the data and error-correction
+codewords from ``qrcode``'s tables, and the mask chosen by the spec's penalty
+rules by ``login.qr_mask``, which scores the 8 candidates as whole-symbol ints
+instead of module by module.  ``tests/test_qr.py`` holds every candidate and
+its penalty to what ``qrcode`` itself makes and scores.  README.md
+("Performance", item 1) has the measurements behind this.  An image renders
+in well under a millisecond, less than handing it to an executor would cost,
+so it renders inline unless an executor is given.  Each image is cached, as a
+session's QR never changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import Executor
+from functools import lru_cache
 
-import zxingcpp
 from PIL import Image
+from qrcode import LUT, QRCode, base, constants, util
+
+from login.qr_mask import layout
 
 #: white modules around the code, as the QR spec asks
 QUIET_ZONE = 4
@@ -30,34 +37,104 @@ CACHE_SIZE = 512
 #: error correction: M survives ~15% damage (glare on a screen) at a modest size
 EC_LEVEL = "M"
 
+#: EC_LEVEL as qrcode's constant
+_ERROR_CORRECTION: int = {
+    "L": constants.ERROR_CORRECT_L,
+    "M": constants.ERROR_CORRECT_M,
+    "Q": constants.ERROR_CORRECT_Q,
+    "H": constants.ERROR_CORRECT_H,
+}[EC_LEVEL]
+_DARK_RUN = re.compile("1+")
+_INVERT = str.maketrans("01", "10")
+
 Matrix = list[list[bool]]
+
+
+@lru_cache(maxsize=64)
+def version_for(length: int) -> int:
+    """The smallest version holding ``length`` bytes in byte mode at EC_LEVEL (qrcode's fit)."""
+    code = QRCode(error_correction=_ERROR_CORRECTION)
+    code.add_data(util.QRData(b"\0" * length, mode=util.MODE_8BIT_BYTE))
+    return int(code.best_fit())
+
+
+@lru_cache(maxsize=64)
+def _ecc_table(count: int) -> list[int]:
+    """For each leading byte of the division, the ``count`` bytes it XORs in (qrcode's generator), as an int."""
+    generator = LUT.rsPoly_LUT[count][1:]  # monic: the leading 1 is implied
+    table = [0] * 256
+    for bit in range(8):  # the product is linear in the factor: build the 8 powers of two, XOR the rest
+        table[1 << bit] = int.from_bytes(
+            bytes(base.gexp(base.glog(1 << bit) + base.glog(term)) if term else 0 for term in generator)
+        )
+    for factor in range(3, 256):
+        if factor & (factor - 1):
+            table[factor] = table[factor & (factor - 1)] ^ table[factor & -factor]
+    return table
+
+
+def _ecc(data: bytes, count: int) -> bytes:
+    """The ``count`` Reed-Solomon codewords of one block: the remainder of data·x^count by the generator."""
+    table, top, keep = _ecc_table(count), 8 * (count - 1), (1 << 8 * count) - 1
+    remainder = 0
+    for byte in data:
+        remainder = ((remainder << 8) & keep) ^ table[byte ^ remainder >> top]
+    return remainder.to_bytes(count)
+
+
+def codewords(content: bytes, version: int) -> bytes:
+    """``content`` in byte mode, terminated, padded, split into blocks with their ECC, interleaved (as qrcode does)."""
+    blocks = base.rs_blocks(version, _ERROR_CORRECTION)
+    capacity = 8 * sum(block.data_count for block in blocks)
+    count_bits = util.length_in_bits(util.MODE_8BIT_BYTE, version)
+    stream = (util.MODE_8BIT_BYTE << count_bits | len(content)) << 8 * len(content) | int.from_bytes(content)
+    used = 4 + count_bits + 8 * len(content)
+    if used > capacity:
+        raise ValueError(f"{len(content)} bytes do not fit version {version}")
+    pad = min(4, capacity - used) + (-(used + min(4, capacity - used)) % 8)  # terminator, then to a whole byte
+    data = (stream << pad).to_bytes((used + pad) // 8)
+    data += bytes([util.PAD0, util.PAD1]) * ((capacity // 8 - len(data)) // 2 + 1)
+    data = data[: capacity // 8]
+    data_blocks, ecc_blocks, start = [], [], 0
+    for block in blocks:
+        data_blocks.append(data[start : start + block.data_count])
+        ecc_blocks.append(_ecc(data_blocks[-1], block.total_count - block.data_count))
+        start += block.data_count
+    return _interleave(data_blocks) + _interleave(ecc_blocks)
+
+
+def _interleave(blocks: Sequence[bytes]) -> bytes:
+    """The first byte of each block, then the second of each, ...; shorter blocks drop out."""
+    longest = max(map(len, blocks))
+    return bytes(block[i] for i in range(longest) for block in blocks if i < len(block))
+
+
+def _symbol(content: str) -> list[str]:
+    """The QR symbol of ``content``, rows of '0' (light) and '1' (dark), quiet zone included."""
+    data = content.encode()
+    version = version_for(len(data))
+    _, rows = layout(version, _ERROR_CORRECTION).best(codewords(data, version))
+    margin = "0" * QUIET_ZONE
+    blank = ["0" * (len(rows) + 2 * QUIET_ZONE)] * QUIET_ZONE
+    return [*blank, *(margin + row + margin for row in rows), *blank]
 
 
 def qr_matrix(content: str) -> Matrix:
     """The QR modules for ``content``, quiet zone included (True is dark)."""
-    code = zxingcpp.create_barcode(content, zxingcpp.BarcodeFormat.QRCode, ec_level=EC_LEVEL)
-    image = code.to_image(scale=1, add_quiet_zones=False)  # one byte per module, 0 is dark
-    pixels: list[list[int]] = memoryview(image).tolist()  # type: ignore[arg-type,assignment]  # a buffer; stub omits it
-    margin = [False] * QUIET_ZONE
-    rows = [[*margin, *(pixel == 0 for pixel in row), *margin] for row in pixels]
-    blank = [[False] * (len(pixels) + 2 * QUIET_ZONE) for _ in range(2 * QUIET_ZONE)]
-    return blank[:QUIET_ZONE] + rows + blank[QUIET_ZONE:]
+    return [[module == "1" for module in row] for row in _symbol(content)]
 
 
-def svg_of(matrix: Matrix) -> bytes:
-    """A crisp, scalable SVG: one path of horizontal runs of dark modules."""
-    size = len(matrix)
-    runs = []
-    for y, row in enumerate(matrix):
-        x = 0
-        while x < size:
-            if row[x]:
-                start = x
-                while x < size and row[x]:
-                    x += 1
-                runs.append(f"M{start} {y}h{x - start}v1h{start - x}z")
-            else:
-                x += 1
+def _rows_of(matrix: Matrix) -> list[str]:
+    return ["".join("1" if dark else "0" for dark in row) for row in matrix]
+
+
+def _svg(rows: Sequence[str]) -> bytes:
+    size = len(rows)
+    runs = [
+        f"M{run.start()} {y}h{run.end() - run.start()}v1h{run.start() - run.end()}z"
+        for y, row in enumerate(rows)
+        for run in _DARK_RUN.finditer(row)
+    ]
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
         f'width="{size * PNG_SCALE}" height="{size * PNG_SCALE}" shape-rendering="crispEdges">'
@@ -66,20 +143,31 @@ def svg_of(matrix: Matrix) -> bytes:
     ).encode()
 
 
-def png_of(matrix: Matrix) -> bytes:
-    """A black-and-white PNG, PNG_SCALE pixels per module."""
-    size = len(matrix)
-    image = Image.new("1", (size, size), 1)
-    image.putdata([0 if dark else 1 for row in matrix for dark in row])
+def _png(rows: Sequence[str]) -> bytes:
+    size = len(rows)
+    stride = -size % 8  # PIL's 1-bit rows are padded to whole bytes
+    light = "".join(row.translate(_INVERT) + "0" * stride for row in rows)  # in mode "1", 1 is white
+    image = Image.frombytes("1", (size, size), int(light, 2).to_bytes(len(light) // 8))
     image = image.resize((size * PNG_SCALE, size * PNG_SCALE), Image.Resampling.NEAREST)
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
 
 
+def svg_of(matrix: Matrix) -> bytes:
+    """A crisp, scalable SVG: one path of horizontal runs of dark modules."""
+    return _svg(_rows_of(matrix))
+
+
+def png_of(matrix: Matrix) -> bytes:
+    """A black-and-white PNG, PNG_SCALE pixels per module."""
+    return _png(_rows_of(matrix))
+
+
 def render(content: str, kind: str) -> bytes:
-    matrix = qr_matrix(content)
-    return svg_of(matrix) if kind == "svg" else png_of(matrix)
+    """The QR of ``content`` as ``kind`` ('svg', else PNG)."""
+    rows = _symbol(content)
+    return _svg(rows) if kind == "svg" else _png(rows)
 
 
 class QrRenderer:
