@@ -17,7 +17,12 @@ class HealthHandler(BaseHandler):
 
 
 class ReadyHandler(BaseHandler):
-    """200 when this instance can serve logins: Redis answers, the change subscription is up, not stopping."""
+    """200 when this instance can serve logins: Redis accepts writes, the change subscription is up, not stopping.
+
+    503 otherwise, with ``checks`` saying which failed and ``failures`` why
+    (for Redis, the error code its requests get: ``storage_full``,
+    ``storage_read_only``, ``storage_unavailable``).
+    """
 
     def initialize(self, store: SessionStore, registry: WaiterRegistry, listener: ChangeListener | None) -> None:
         self.store = store
@@ -26,14 +31,23 @@ class ReadyHandler(BaseHandler):
 
     async def get(self) -> None:
         checks = {"redis": True, "pubsub": True, "accepting": not self.registry.closing}
+        failures: dict[str, str] = {}
         try:
-            await self.store.ping()
-        except StorageUnavailable:
+            # A write, not a PING: a full or read-only Redis still answers PING
+            # while every login fails.
+            await self.store.check_writes()
+        except StorageUnavailable as exc:
             checks["redis"] = False
+            failures["redis"] = exc.error
         if self.listener is not None:
             checks["pubsub"] = self.listener.connected
+        if not checks["pubsub"]:
+            failures["pubsub"] = "not_subscribed"
+        if not checks["accepting"]:
+            failures["accepting"] = "stopping"
         ready = all(checks.values())
-        self.write_json({"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
+        answer = {"status": "ready" if ready else "unavailable", "checks": checks, "failures": failures}
+        self.write_json(answer, 200 if ready else 503)
 
 
 class MetricsHandler(BaseHandler):

@@ -146,6 +146,20 @@ class StorageUnavailable(LoginError):
     description = "The session store is unreachable; try again shortly."
 
 
+class StorageFull(StorageUnavailable):
+    """Redis is out of memory (``maxmemory`` with ``noeviction``) and refuses every change."""
+
+    error = "storage_full"
+    description = "The session store is full and refuses changes; try again shortly."
+
+
+class StorageReadOnly(StorageUnavailable):
+    """Redis refuses writes: a read-only replica, or writes stopped (persistence failing, too few replicas)."""
+
+    error = "storage_read_only"
+    description = "The session store refuses changes right now; try again shortly."
+
+
 class InternalError(LoginError):
     error = "internal_error"
     status_code = 500

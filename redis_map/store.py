@@ -14,19 +14,31 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
 
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
-from login.errors import InvalidGrant, InvalidTransition, NotScanned, SessionNotFound, StorageUnavailable, UserMismatch
+from login.errors import (
+    InvalidGrant,
+    InvalidTransition,
+    NotScanned,
+    SessionNotFound,
+    StorageFull,
+    StorageReadOnly,
+    StorageUnavailable,
+    UserMismatch,
+)
 from login.models import Cursor, Identity, NewSession, Requester, SessionView, Status
 from redis_map.connection.connect import RedisClient
-from redis_map.connection.failures import STORAGE_ERRORS
+from redis_map.connection.failures import STORAGE_ERRORS, Refusal, refusal_of, reply_code
 from redis_map.connection.sharded import shard_channel, shard_tag
 
 #: longest user agent kept for the phone to show
@@ -52,13 +64,38 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_storage_log = logging.getLogger("qrlogin.storage")
+
+#: the domain error each kind of refusal is answered with
+_REFUSAL_ERRORS: Mapping[Refusal, Callable[[], StorageUnavailable]] = {
+    Refusal.FULL: StorageFull,
+    Refusal.READ_ONLY: StorageReadOnly,
+    Refusal.UNAVAILABLE: partial(StorageUnavailable, "The session store is busy; try again shortly."),
+}
+
+
 @asynccontextmanager
 async def storage_errors() -> AsyncIterator[None]:
-    """Turn a lost or slow Redis into the domain's StorageUnavailable."""
+    """Turn Redis failing into a StorageUnavailable (503), saying which kind when that helps operators.
+
+    Unreachable or slow: StorageUnavailable; out of memory: StorageFull; refusing
+    writes (a replica, persistence failing): StorageReadOnly; busy (a long script,
+    loading): StorageUnavailable.  Each failure is logged here as one line, without
+    a traceback: it is Redis's state, not our bug.  Any other error reply is a bug
+    of ours and goes on as it is (a 500 with its traceback).
+    """
     try:
         yield
     except STORAGE_ERRORS as exc:
+        _storage_log.warning("redis unreachable: %s: %.200s", type(exc).__name__, exc)
         raise StorageUnavailable() from exc
+    except ResponseError as exc:
+        refusal = refusal_of(exc)
+        if refusal is None:
+            raise
+        error = _REFUSAL_ERRORS[refusal]()
+        _storage_log.warning("redis refused a command: %s (answered %s)", reply_code(exc), error.error)
+        raise error from exc
 
 
 class SessionStore:
@@ -217,3 +254,16 @@ class SessionStore:
             code=fields.get("code"),
             ttl_ms=max(0, ttl_ms),
         )
+
+    #: how long the write probe's key lives: it is only written, never read
+    WRITE_PROBE_TTL_MS = 1000
+
+    async def check_writes(self) -> None:
+        """Returns once Redis accepts a write (a tiny SET with a short TTL under the namespace).
+
+        A PING is answered by a full or read-only Redis too; this is what
+        /readyz asks.  Raises the StorageUnavailable (full, read-only, ...)
+        that says why not.  On a Cluster it checks the master of one slot.
+        """
+        async with storage_errors():
+            await self._redis.set(f"{self.namespace}:probe", "1", px=self.WRITE_PROBE_TTL_MS)
