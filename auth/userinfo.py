@@ -10,6 +10,7 @@ the auth server.
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,8 @@ from tornado.locks import Semaphore
 from auth.identity import identity_from_claims
 from login.errors import AuthTimeout, AuthUnavailable, CredentialRejected
 from login.models import Identity
+
+log = logging.getLogger("qrlogin.auth")
 
 #: longest wait for the auth server, connecting and answering
 AUTH_TIMEOUT = 5.0
@@ -38,7 +41,9 @@ class UserInfoClient:
 
     200 with a JSON ``sub`` names the user; 401/403 rejects the credential;
     anything else (5xx, bad JSON, no answer in time) is the auth server's
-    failure and never changes a session.
+    failure and never changes a session.  What went wrong is logged, one
+    line; the client is told only that it did: libcurl's messages name the
+    auth server's internal address.
     """
 
     def __init__(self, url: str, *, timeout: float = AUTH_TIMEOUT) -> None:
@@ -69,25 +74,44 @@ class UserInfoClient:
             response = await self._http.fetch(request, raise_error=False)
         except CurlError as exc:
             if exc.errno == pycurl.E_OPERATION_TIMEDOUT:
+                log.warning("auth check timed out: %s", exc.message)
                 raise AuthTimeout() from exc
-            raise AuthUnavailable(f"The auth server could not be reached: {exc.message}") from exc
+            log.warning("auth check failed: curl error %s: %s", exc.errno, exc.message)
+            raise AuthUnavailable(_CURL_FAILURES.get(exc.errno, ANSWER_UNREADABLE)) from exc
         finally:
             self._slots.release()
         if response.code in (401, 403):
             raise CredentialRejected()
         if response.code != 200:
+            log.warning("auth check failed: the auth server answered HTTP %d", response.code)
             raise AuthUnavailable(f"The auth server answered HTTP {response.code}.")
         try:
             claims = json.loads(response.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep for the parser
+            log.warning("auth check failed: the answer is not JSON (%s)", type(exc).__name__)
             raise AuthUnavailable("The auth server's answer is not JSON.") from exc
         identity = identity_from_claims(claims)
         if identity is None:
+            log.warning("auth check failed: the answer names no usable user ('sub')")
             raise AuthUnavailable("The auth server's answer names no user ('sub').")
         return identity
 
     def close(self) -> None:
         self._http.close()
+
+
+#: what the client is told when libcurl failed on the way to, or while reading, the auth server
+UNREACHABLE = "The auth server could not be reached."
+ANSWER_UNREADABLE = "The auth server's answer could not be read."
+#: libcurl's failures to reach the server at all; any other is about its answer
+_CURL_FAILURES: dict[int, str] = {
+    pycurl.E_COULDNT_RESOLVE_HOST: UNREACHABLE,
+    pycurl.E_COULDNT_RESOLVE_PROXY: UNREACHABLE,
+    pycurl.E_COULDNT_CONNECT: UNREACHABLE,
+    pycurl.E_SSL_CONNECT_ERROR: UNREACHABLE,
+    pycurl.E_PEER_FAILED_VERIFICATION: UNREACHABLE,
+    pycurl.E_SEND_ERROR: UNREACHABLE,
+}
 
 
 def system_ca_file() -> str | None:

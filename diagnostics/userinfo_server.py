@@ -18,6 +18,19 @@ USERS: dict[str, dict[str, Any]] = {
     "bob-token": {"sub": "bob", "name": "Bob", "email": "bob@example.com"},
 }
 
+#: how deep the "deep-json" answer nests: past Python's parser's recursion limit, within the 64 KiB answer limit
+DEEP_JSON_LEVELS = 30_000
+
+#: bearer token -> a 200 answer's exact JSON text: what a careless or hostile auth server may send
+RAW_ANSWERS: dict[str, str] = {
+    "deep-json": '{"sub": ' + "[" * DEEP_JSON_LEVELS + "]" * DEEP_JSON_LEVELS + "}",
+    # JSON allows a lone surrogate escape; Python decodes it to a str that UTF-8 cannot encode.
+    "surrogate-sub": '{"sub": "\\ud800", "name": "Mallory"}',
+    "surrogate-name": '{"sub": "carol", "name": "Car\\ud800ol"}',
+    "surrogate-picture": '{"sub": "carol", "name": "Carol", "picture": "https://img.example/\\udfff.png"}',
+    "bad-picture-url": '{"sub": "carol", "name": "Carol", "picture": "http://[::1/carol.png"}',
+}
+
 
 class UserInfoHandler(RequestHandler):
     def initialize(self, server: AuthServer) -> None:
@@ -48,6 +61,9 @@ class UserInfoHandler(RequestHandler):
         elif token == "slow":
             # Never answers within the service's auth timeout.
             await self.server.release.wait()
+        elif token in RAW_ANSWERS:
+            self.set_header("Content-Type", "application/json")
+            self.write(RAW_ANSWERS[token])
         elif token in USERS:
             self.set_header("Content-Type", "application/json")
             self.write(json.dumps(USERS[token]))
