@@ -158,7 +158,7 @@ async def test_readyz_names_each_failed_check(service: Instance) -> None:
         ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist", Refusal.READ_ONLY),
         ("NOREPLICAS Not enough good replicas to write.", Refusal.READ_ONLY),
         ("BUSY Redis is busy running a script.", Refusal.UNAVAILABLE),
-        ("Error running script (call to f_1): @user_script:48: @user_script: 48: -OOM command not allowed", Refusal.FULL),
+        ("Error running script (call to f_1): @user_script: 48: -OOM command not allowed", Refusal.FULL),
         ("WRONGTYPE Operation against a key holding the wrong kind of value", None),  # a bug of ours: stays a 500
         ("ERR Error running script: user_script:3: Script attempted to access nonexistent global", None),
     ],
