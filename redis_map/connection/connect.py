@@ -118,7 +118,9 @@ def connect(url: str) -> RedisClient:
     redis-py's default pool raises "Too many connections" past its limit; ours
     makes a request wait up to POOL_TIMEOUT for a free one (``redis_map.pool``).
     Nothing is retried on a broken connection: a retried transition could run
-    twice, so the caller answers 503 and the client decides.
+    twice, so the caller answers 503 and the client decides.  A pooled
+    connection the server closed while it sat idle (Redis restarted) is
+    replaced before anything is sent on it, so it fails no request.
     """
     target = parse_target(url)
     timeouts: dict[str, Any] = dict(
