@@ -13,8 +13,9 @@ A symbol as an int: row after row, each row a 0 separator then its modules
 dark nor light, so no run or pattern crosses from one row to the next, and
 shifting by ``size + 1`` moves to the same module of the next row.  The
 transposed symbol, in the same form, gives the columns.  The penalty is
-exactly ``qrcode.util.lost_point``'s on the finished symbol (format and
-version information included, as zxing and Nayuki's encoders score it);
+exactly ``qrcode.util.lost_point``'s on the finished symbol, format and
+version information included (``qrcode``'s own ``make()`` scores its
+candidates with the format information blank, so it can pick another mask);
 ``tests/test_qr.py`` holds it to that.
 """
 
