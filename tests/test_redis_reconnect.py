@@ -76,7 +76,7 @@ async def test_waits_parked_across_a_restart_re_read_and_stay_parked(
     service = await make_instance(redis_url=restartable_redis.url, wait_timeout=30, rate_limits=None)
     sessions = [await service.new_session() for _ in range(CALLS)]
     parked = [asyncio.ensure_future(service.wait(session["cursor"])) for session in sessions]
-    assert await service.registry.wait_until(lambda r: r.waiters == CALLS, timeout=DEADLINE)
+    await poll(lambda: service.registry.waiters == CALLS, "parked")
     await fill_pool(service)
     subscribed = service.listener.subscriptions
 
