@@ -12,7 +12,9 @@ pytest.importorskip("playwright", reason="playwright not installed: pip install 
 from playwright.async_api import Page, expect
 
 from auth import DemoAuthenticator
+from handlers.pages import Branding
 from tests.conftest import MakeInstance
+from tests.pages.branding import mount_pages
 from tests.pages.conftest import PHONE, Decode, NewPage, Snap, csp_violations, open_login
 from tests.service import Instance
 
@@ -48,6 +50,8 @@ async def test_scan_and_confirm_logs_the_pc_in(
     await expect(phone.locator("#ip")).to_have_text("127.0.0.1")
     await expect(phone.locator("#agent")).to_have_text(re.compile(r"Chrome \d+ on Linux"))
     await expect(phone.locator("#question")).to_be_focused()
+    # Focus moved there for screen readers is not drawn as a frame: nothing to act on there.
+    assert await phone.locator("#question").evaluate("el => getComputedStyle(el).outlineStyle") == "none"
     await snap(phone, "3-phone-asking")
 
     await expect(pc.locator("#who")).to_have_text("Scanned by bob")
@@ -138,3 +142,70 @@ async def test_the_pc_page_resumes_after_the_network_comes_back(
     assert scan.code == 200
     await expect(pc.locator("#who")).to_have_text("Scanned by carol")
     await snap(pc, "2-pc-back-online")
+
+
+async def test_zhang_wei_logs_in_from_the_demo_phone_page(
+    make_instance: MakeInstance, new_page: NewPage, snap: Snap
+) -> None:
+    service = await demo_instance(make_instance)
+    pc, session = await open_login(new_page, service, locale="zh-CN")
+    phone = await new_page(locale="zh-CN", **PHONE)
+    await phone.goto(session["qr_content"])
+    await phone.get_by_label("张伟").check()
+    # A header carries only Latin-1 and a Bearer token only token68: the name goes as base64url of its UTF-8.
+    async with phone.expect_request("**/scan") as scanned:
+        await phone.get_by_role("button", name="继续").click()
+    assert (await scanned.value).headers["authorization"] == "Bearer demo64:5byg5Lyf"
+    await expect(phone.locator("#question")).to_have_text("以 张伟 的身份登录此电脑？")  # noqa: RUF001
+    await expect(pc.locator("#who")).to_have_text("张伟 已扫码")
+    await expect(pc.locator("#initial")).to_have_text("张")
+
+    await phone.get_by_role("button", name="确认登录").click()
+    await expect(phone.locator("#message")).to_have_text("完成：您已在电脑上登录。")  # noqa: RUF001
+    await expect(pc.locator("#login")).to_have_attribute("data-state", "logged-in")
+    await expect(pc.locator("#who")).to_have_text("已登录：张伟")  # noqa: RUF001
+    await snap(pc, "1-pc-logged-in")
+    claims = service.tokens.verify(await pc.evaluate("sessionStorage.getItem('qrlogin.token')"))
+    assert (claims["sub"], claims["name"]) == ("demo:张伟", "张伟")
+    assert await csp_violations(pc) == [] and await csp_violations(phone) == []
+
+
+async def test_after_login_the_pc_goes_on_with_the_token_left_in_session_storage(
+    make_instance: MakeInstance, new_page: NewPage
+) -> None:
+    service = await demo_instance(make_instance)
+    mount_pages(service, Branding(app_name="Acme", after_login_url="/home?from=login"), demo=True)
+    pc, session = await open_login(new_page, service)
+    # The operator's page after login: here a stand-in on the same origin, which reads the token as a site would.
+    home = "<!DOCTYPE html><title>Home</title><h1>Home</h1>"
+    await pc.route("**/home?from=login", lambda route: route.fulfill(body=home, content_type="text/html"))
+
+    entries = await pc.evaluate("history.length")
+    assert (await service.approve(session["uuid"], "demo:dana")).code == 200
+    await pc.wait_for_url(service.base_url + "/home?from=login")
+    await expect(pc.locator("h1")).to_have_text("Home")
+    token = await pc.evaluate("sessionStorage.getItem('qrlogin.token')")
+    assert service.tokens.verify(token)["sub"] == "demo:dana"
+    assert token not in pc.url
+    # replace(), not a new entry: Back does not land on the spent login page.
+    assert await pc.evaluate("history.length") == entries
+
+
+async def test_a_reload_keeps_the_login_and_log_out_starts_over(
+    make_instance: MakeInstance, new_page: NewPage
+) -> None:
+    service = await demo_instance(make_instance)
+    pc, session = await open_login(new_page, service)
+    assert (await service.approve(session["uuid"], "demo:erin")).code == 200
+    await expect(pc.locator("#who")).to_have_text("Logged in as erin")
+    await expect(pc.locator("#message")).to_have_text("You are logged in on this computer. You can close this page.")
+
+    await pc.reload()
+    await expect(pc.locator("#login")).to_have_attribute("data-state", "logged-in")
+    await expect(pc.locator("#who")).to_have_text("Logged in as erin")
+
+    async with pc.expect_response("**/uuid"):
+        await pc.get_by_role("button", name="Log out").click()
+    await expect(pc.locator("#login")).to_have_attribute("data-state", "waiting")
+    assert await pc.evaluate("sessionStorage.getItem('qrlogin.token')") is None
+    await expect(pc.get_by_role("button", name="Log out")).to_be_hidden()

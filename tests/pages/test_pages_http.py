@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import csv
 import re
+from pathlib import Path
+from typing import cast
+
+import pytest
 
 from auth import DemoAuthenticator
-from handlers.pages import CSP, ERROR_TEXTS, FAILURE_TEXT, LOGIN_TEXTS, PHONE_TEXTS, WEB_ROOT
-from redis_map import EmbeddedRedis
+from handlers.pages import (
+    CSP,
+    ERROR_TEXTS,
+    FAILURE_TEXT,
+    LOGIN_TEXTS,
+    LOGO_MAX_BYTES,
+    PHONE_TEXTS,
+    WEB_ROOT,
+    Branding,
+    browser_language,
+    page_routes,
+)
+from redis_map import EmbeddedRedis, SessionStore
 from tests.conftest import MakeInstance
+from tests.pages.branding import mount_pages, png
 from tests.service import Answer, Instance
 
 UNKNOWN_UUID = "0123456789abcdef0123456789abcdef"
@@ -48,20 +64,20 @@ async def test_static_files_are_served_by_the_service(service: Instance) -> None
 
 async def test_the_language_follows_accept_language(service: Instance) -> None:
     chinese = html(await get(service, "/", **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}))
-    assert '<html lang="zh-CN">' in chinese and "用手机应用扫码登录" in chinese
+    assert '<html lang="zh-CN">' in chinese and "使用 qrlogin 扫码登录" in chinese
     english = html(await get(service, "/", **{"Accept-Language": "fr-FR,en;q=0.5"}))
-    assert '<html lang="en-US">' in english and "Log in with the app" in english
+    assert '<html lang="en-US">' in english and "Log in with qrlogin" in english
 
 
 async def test_a_language_picked_on_the_page_is_remembered(service: Instance) -> None:
     picked = await get(service, "/?lang=zh_CN", **{"Accept-Language": "en"})
-    assert "用手机应用扫码登录" in html(picked)
+    assert "使用 qrlogin 扫码登录" in html(picked)
     cookie = picked.headers["Set-Cookie"].split(";")[0]
     assert cookie == "lang=zh_CN"
     again = await get(service, "/", **{"Accept-Language": "en", "Cookie": cookie})
-    assert "用手机应用扫码登录" in html(again)
+    assert "使用 qrlogin 扫码登录" in html(again)
     unknown = await get(service, "/?lang=xx_XX", **{"Accept-Language": "en"})
-    assert "Log in with the app" in html(unknown) and "Set-Cookie" not in unknown.headers
+    assert "Log in with qrlogin" in html(unknown) and "Set-Cookie" not in unknown.headers
 
 
 async def test_the_phone_page_of_an_unknown_code_is_a_page_not_a_dump(service: Instance) -> None:
@@ -100,16 +116,133 @@ async def test_the_api_and_unknown_paths_stay_json(service: Instance) -> None:
     assert nowhere.code == 404 and nowhere.error == "not_found"
 
 
-def test_every_page_string_has_a_chinese_translation() -> None:
-    with open(WEB_ROOT / "locale" / "zh_CN.csv", encoding="utf-8", newline="") as file:
-        translated = {row[0] for row in csv.reader(file) if row}
+def page_strings() -> set[str]:
+    """Every string the pages show, in English: the scripts' texts, the error pages', the templates' ``_()``."""
     wanted = set(LOGIN_TEXTS.values()) | set(PHONE_TEXTS.values())
     wanted |= {text for texts in (*ERROR_TEXTS.values(), FAILURE_TEXT) for text in texts}
     for template in (WEB_ROOT / "templates").glob("*.html"):
         for double, single in re.findall(r"""_\((?:"([^"]+)"|'([^']+)')\)""", template.read_text()):
             wanted.add(double or single)
-    assert "Log in with the app" in wanted and "Deny" in wanted
-    assert wanted - translated == set()
+    return wanted
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "zh_TW"])
+def test_every_page_string_has_a_translation_and_no_stale_ones(language: str) -> None:
+    with open(WEB_ROOT / "locale" / f"{language}.csv", encoding="utf-8", newline="") as file:
+        rows = {row[0]: row[1] for row in csv.reader(file) if row}
+    wanted = page_strings()
+    assert "Log in with {app}" in wanted and "Deny" in wanted
+    assert wanted - rows.keys() == set()
+    assert rows.keys() - wanted == set()
+    for english, translated in rows.items():  # a placeholder lost in translation would show as is
+        assert set(re.findall(r"\{\w+\}", english)) == set(re.findall(r"\{\w+\}", translated)), english
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "html_lang", "title"),
+    [
+        ("zh-TW,zh;q=0.9,en;q=0.8", "zh-TW", "使用 qrlogin 掃碼登入"),
+        ("zh-HK", "zh-TW", "使用 qrlogin 掃碼登入"),
+        ("zh-Hant", "zh-TW", "使用 qrlogin 掃碼登入"),
+        ("zh-Hans-HK", "zh-CN", "使用 qrlogin 扫码登录"),
+        ("zh", "zh-CN", "使用 qrlogin 扫码登录"),
+        ("de-DE, zh-SG;q=0.5", "zh-CN", "使用 qrlogin 扫码登录"),
+        ("zh-TW;q=0, en", "en-US", "Log in with qrlogin"),
+    ],
+)
+async def test_every_chinese_browser_gets_chinese_in_its_script(
+    service: Instance, accept_language: str, html_lang: str, title: str
+) -> None:
+    page = html(await get(service, "/", **{"Accept-Language": accept_language}))
+    assert f'<html lang="{html_lang}">' in page and title in page
+
+
+def test_browser_language_ranks_by_quality() -> None:
+    assert browser_language("en;q=0.1, zh-tw;q=0.5") == "zh_TW"
+    assert browser_language("fr, es;q=0.9") == "en_US"
+    assert browser_language("zh-CN;q=abc, zh-MO") == "zh_TW"  # a broken q drops that entry only
+    assert browser_language("") == "en_US"
+
+
+async def test_the_product_name_is_in_the_title_and_on_both_pages(make_instance: MakeInstance) -> None:
+    service = await make_instance(authenticator=DemoAuthenticator(), demo=True)
+    mount_pages(service, Branding(app_name="Acme </script>"), demo=True)
+    login = html(await get(service, "/"))
+    assert "<title>Log in · Acme &lt;/script&gt;</title>" in login
+    assert "Log in with Acme &lt;/script&gt;" in login
+    assert "Acme </script>" not in login  # escaped in the HTML, and as "<\\/" in the scripts' JSON
+    session = await service.new_session()
+    phone = html(await get(service, f"/s/{session['uuid']}", **{"Accept-Language": "zh-TW"}))
+    assert "<title>確認登入 · Acme &lt;/script&gt;</title>" in phone
+    assert "登入 Acme &lt;/script&gt;" in phone
+    missing = html(await get(service, "/s/nothing"))
+    assert "Page not found · Acme &lt;/script&gt;" in missing
+
+
+async def test_the_logo_is_served_with_its_type_and_cached_for_good(
+    make_instance: MakeInstance, tmp_path: Path
+) -> None:
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(png(48))
+    service = await make_instance()
+    mount_pages(service, Branding(app_name="Acme", logo_path=logo))
+    page = html(await get(service, "/"))
+    found = re.search(r'<img class="logo" src="(/brand/logo\?v=[0-9a-f]{16})"', page)
+    assert found is not None
+    answer = await get(service, found.group(1))
+    assert answer.code == 200 and answer.body == logo.read_bytes()
+    assert answer.headers["Content-Type"] == "image/png"
+    assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "sandbox" in answer.headers["Content-Security-Policy"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_without_a_logo_there_is_no_logo_route(service: Instance) -> None:
+    page = html(await get(service, "/"))
+    assert "/brand/logo" not in page
+    assert (await get(service, "/brand/logo")).code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "complaint"),
+    [
+        ("logo.bmp", b"BM....", "must be a"),
+        ("logo.png", b"<svg/>", "is not a image/png file"),
+        ("logo.svg", b"x" * (LOGO_MAX_BYTES + 1), "larger than"),
+        ("absent.png", None, "cannot read the logo"),
+    ],
+)
+def test_a_bad_logo_fails_at_start_up_naming_the_file(
+    tmp_path: Path, name: str, content: bytes | None, complaint: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=complaint) as failure:
+        page_routes(cast(SessionStore, None), branding=Branding(logo_path=path))
+    assert str(path) in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "branding",
+    [
+        dict(app_name=""),
+        dict(app_name="x" * 65),
+        dict(app_name="Acme\nInc"),
+        dict(after_login_url="//evil.example/"),
+        dict(after_login_url="javascript:alert(1)"),
+        dict(after_login_url="example.com/home"),
+        dict(after_login_url="/home page"),
+    ],
+)
+def test_branding_refuses_what_cannot_be_shown_or_followed(branding: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        Branding(**branding)  # type: ignore[arg-type]
+
+
+def test_branding_takes_a_path_or_an_http_url() -> None:
+    assert Branding(after_login_url="/home?tab=1").after_login_url == "/home?tab=1"
+    assert Branding(after_login_url="https://app.example/welcome").after_login_url
 
 
 async def test_an_unreachable_store_is_a_busy_page(make_instance: MakeInstance) -> None:

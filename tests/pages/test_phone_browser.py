@@ -64,7 +64,7 @@ async def test_switching_language_keeps_the_apps_credential(make_instance: MakeI
     phone = await new_page(**PHONE)
     await phone.goto(f"{session['qr_content']}#token=bob-token")
     await expect(phone.locator("#question")).to_have_text("Log in on this computer as Bob?")
-    await phone.get_by_role("link", name="中文").click()
+    await phone.get_by_role("link", name="简体中文").click()
     await expect(phone.locator("#question")).to_have_text("以 Bob 的身份登录此电脑？")  # noqa: RUF001
     await expect(phone.get_by_role("button", name="确认登录")).to_be_enabled()
 
@@ -76,7 +76,7 @@ async def test_without_the_app_the_phone_page_says_to_use_it(
     session = await service.new_session()
     phone = await new_page(**PHONE)
     await phone.goto(session["qr_content"])
-    await expect(phone.locator("#message")).to_have_text("Open this link with the app to log in.")
+    await expect(phone.locator("#message")).to_have_text("Open this link with qrlogin to log in.")
     await expect(phone.get_by_role("button")).to_have_count(0)
     await snap(phone, "1-phone-needs-app")
     assert (await service.store.read(session["uuid"])).status == 0  # nothing happened to the session
@@ -88,7 +88,7 @@ async def test_a_rejected_credential_is_explained(make_instance: MakeInstance, n
     phone = await new_page(**PHONE)
     await phone.goto(f"{session['qr_content']}#token=stolen-token")
     await expect(phone.locator("#message")).to_have_text(
-        "Your sign-in was not accepted. Open the link again from the app."
+        "Your sign-in was not accepted. Open the link again from qrlogin."
     )
     await expect(phone.locator("#ask")).to_be_hidden()
 
@@ -126,15 +126,15 @@ async def test_chinese_from_accept_language_and_switching_to_english(
     pc = await new_page(locale="zh-CN")
     await pc.goto(service.base_url + "/")
     await expect(pc.locator("html")).to_have_attribute("lang", "zh-CN")
-    await expect(pc.locator("h1")).to_have_text("用手机应用扫码登录")
-    await expect(pc.locator("#message")).to_have_text("打开手机应用，扫描此二维码登录。")  # noqa: RUF001
+    await expect(pc.locator("h1")).to_have_text("使用 qrlogin 扫码登录")
+    await expect(pc.locator("#message")).to_have_text("在手机上打开 qrlogin，扫描此二维码登录。")  # noqa: RUF001
     await expect(pc.locator("#countdown")).to_contain_text("后过期")
     await snap(pc, "1-pc-chinese")
 
     await pc.get_by_role("link", name="English").click()
-    await expect(pc.locator("h1")).to_have_text("Log in with the app")
+    await expect(pc.locator("h1")).to_have_text("Log in with qrlogin")
     await pc.goto(service.base_url + "/")  # the choice is remembered over Accept-Language
-    await expect(pc.locator("h1")).to_have_text("Log in with the app")
+    await expect(pc.locator("h1")).to_have_text("Log in with qrlogin")
     await expect(pc.get_by_role("link", name="English")).to_have_attribute("aria-current", "true")
 
     session = await service.new_session()

@@ -16,17 +16,21 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * POSTs `body` as JSON and returns the JSON answer.
  * Throws ApiError for an error answer; a network failure or timeout throws whatever fetch throws.
  */
-export async function postJSON(path, body, { headers = {}, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+export function postJSON(path, body, { headers = {}, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  const init = { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) };
+  return call(path, init, timeoutMs);
+}
+
+/** GETs `path` and returns the JSON answer; throws as postJSON does. */
+export function getJSON(path, { headers = {}, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  return call(path, { method: "GET", headers }, timeoutMs);
+}
+
+async function call(path, init, timeoutMs) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
-    const response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...headers },
-      body: JSON.stringify(body),
-      cache: "no-store",
-      signal: controller.signal,
-    });
+    const response = await fetch(path, { ...init, cache: "no-store", signal: controller.signal });
     const answer = await response.json().catch(() => null);
     if (!response.ok) {
       throw new ApiError(response.status, answer?.error ?? "http_error", answer?.message ?? response.statusText);

@@ -1,5 +1,5 @@
 // The PC login page: get a code, show its QR, follow it with /wait long-polls, then log in.
-import { ApiError, byId, fill, pageTexts, postJSON } from "./api.js";
+import { ApiError, byId, fill, getJSON, pageTexts, postJSON } from "./api.js";
 
 const Status = { EXPIRED: -1, WAITING: 0, SCANNED: 1, CONFIRMED: 2, DENIED: 3 };
 /** Longest a /wait may stay open on our side: well past the server's own wait timeout. */
@@ -21,6 +21,9 @@ const who = byId("who");
 const message = byId("message");
 const network = byId("network");
 const again = byId("again");
+const logout = byId("logout");
+/** Where the operator wants a logged-in person to go next (same origin for the token to be read); "" for nowhere. */
+const AFTER_LOGIN = root.dataset.afterLogin;
 /** Fresh codes fetched on expiry with nobody scanning, before the page stops and asks. */
 const IDLE_CODES = Number(root.dataset.idleCodes) || 5;
 
@@ -186,15 +189,45 @@ function expired(scanned) {
   newCode();
 }
 
-/** Exchanges the one-time code for the login token and shows who is logged in. */
+/** Exchanges the one-time code for the login token, then goes on as a logged-in page does. */
 async function logIn(session, code, myRun) {
   hideCode();
   setState("logging-in", T.logging_in);
   const login = await persist(() => postJSON("/token", { cursor: session.cursor, code }), myRun);
   sessionStorage.setItem(TOKEN_KEY, login.token);
-  showPerson(login.user, T.logged_in);
-  setState("logged-in", "");
+  loggedIn(login.user);
+}
+
+/**
+ * Logged in: go on to the operator's page, or say so and offer to log out.
+ * The token stays in this tab's sessionStorage, which the next page (same origin) reads;
+ * it never goes into a URL, where logs, history and Referer headers would keep it.
+ */
+function loggedIn(user) {
   run += 1; // nothing more to follow
+  hideCode();
+  showPerson(user, T.logged_in);
+  if (AFTER_LOGIN) {
+    setState("going-on", T.going_on);
+    location.replace(AFTER_LOGIN); // replace: Back should not land on a spent login page
+    return;
+  }
+  setState("logged-in", T.done);
+  logout.hidden = false;
+}
+
+/** A token this tab already holds: still good, the page is logged in (a reload keeps the login). */
+async function resume() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return false;
+  try {
+    const me = await getJSON("/me", { headers: { Authorization: `Bearer ${token}` } });
+    loggedIn(me.user);
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+    return false; // expired, or /me unreachable: a fresh code is the way on either way
+  }
 }
 
 again.addEventListener("click", () => {
@@ -202,4 +235,11 @@ again.addEventListener("click", () => {
   newCode();
 });
 
-newCode();
+logout.addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  logout.hidden = true;
+  idleCodes = 0;
+  newCode();
+});
+
+if (!(await resume())) newCode();

@@ -57,14 +57,29 @@ async function act(path) {
   }
 }
 
+/** "Chrome 131 on Windows", or a sentence that reads naturally when either part is not known. */
+function describeAgent({ browser, os }) {
+  if (browser && os) return fill(T.browser_on_os, { browser, os });
+  if (browser) return fill(T.browser_only, { browser });
+  if (os) return fill(T.os_only, { os });
+  return T.unknown;
+}
+
+/**
+ * The demo credential for `name`: a header carries only Latin-1 and a Bearer token only token68,
+ * so a name like 张伟 goes as base64url of its UTF-8 ("demo64:"); plain names stay readable.
+ */
+function demoCredential(name) {
+  if (/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) return `demo:${name}`;
+  const bytes = new TextEncoder().encode(name);
+  const base64 = btoa(String.fromCharCode(...bytes));
+  return `demo64:${base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+}
+
 function showRequester(requester, user) {
-  const unknown = T.unknown;
-  byId("agent").textContent = fill(T.browser_on_os, {
-    browser: requester.browser || unknown,
-    os: requester.os || unknown,
-  });
-  byId("ip").textContent = requester.ip || unknown;
-  byId("ua").textContent = requester.user_agent || unknown;
+  byId("agent").textContent = describeAgent(requester);
+  byId("ip").textContent = requester.ip || T.not_given;
+  byId("ua").textContent = requester.user_agent || T.not_given;
   const when = byId("when");
   when.dateTime = requester.created_at;
   when.textContent = new Date(requester.created_at).toLocaleString(document.documentElement.lang);
@@ -99,7 +114,7 @@ if (credential) {
   setState("picking", "");
   pick.addEventListener("submit", (event) => {
     event.preventDefault();
-    credential = `demo:${pick.elements.who.value}`;
+    credential = demoCredential(pick.elements.who.value);
     scan();
   });
 } else {
