@@ -6,6 +6,7 @@ Routed only when the service runs with ``--loop-probe``.
 from __future__ import annotations
 
 from diagnostics.loopprobe import LoopLagProbe
+from diagnostics.parked import ParkedWaiters, parked_waiters
 from handlers.base import BaseHandler
 from login.errors import InvalidRequest
 from login.waiters import WaiterRegistry
@@ -22,11 +23,13 @@ class DebugStatsHandler(BaseHandler):
     def initialize(self, registry: WaiterRegistry, probe: LoopLagProbe) -> None:
         self.registry = registry
         self.probe = probe
+        # Attached to the registry by the first of these requests, then shared.
+        self.parked: ParkedWaiters = parked_waiters(registry)
 
     async def get(self) -> None:
         waiters = self._number("waiters", 0)
         timeout = min(self._number("timeout", 10), MAX_STATS_WAIT)
-        reached = await self.registry.wait_until(lambda r: r.waiters >= waiters, timeout=timeout)
+        reached = await self.parked.until(lambda r: r.waiters >= waiters, timeout=timeout)
         stats: dict[str, float | int | bool | str] = {
             "waiters": self.registry.waiters,
             "sessions": self.registry.sessions,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from handlers.base import BaseHandler
 from login.errors import StorageUnavailable
-from login.waiters import WaiterRegistry
 from redis_map import ChangeListener, SessionStore
 from runtime.metrics import CONTENT_TYPE, Metrics
+from runtime.shutdown import Shutdown
 
 
 class HealthHandler(BaseHandler):
@@ -24,13 +24,13 @@ class ReadyHandler(BaseHandler):
     ``storage_read_only``, ``storage_unavailable``).
     """
 
-    def initialize(self, store: SessionStore, registry: WaiterRegistry, listener: ChangeListener | None) -> None:
+    def initialize(self, store: SessionStore, shutdown: Shutdown, listener: ChangeListener | None) -> None:
         self.store = store
-        self.registry = registry
+        self.shutdown = shutdown
         self.listener = listener
 
     async def get(self) -> None:
-        checks = {"redis": True, "pubsub": True, "accepting": not self.registry.closing}
+        checks = {"redis": True, "pubsub": True, "accepting": not self.shutdown.closing}
         failures: dict[str, str] = {}
         try:
             # A write, not a PING: a full or read-only Redis still answers PING

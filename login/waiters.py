@@ -1,8 +1,7 @@
-"""Per-session wake-up for parked long-polls.
+"""Per-session wake-up for parked waits.
 
-Each session that has at least one parked ``/wait`` gets its own ``Wakeup``
-(a lean ``tornado.locks.Condition``); a change to that session wakes only its
-waiters.
+Each session that has at least one parked wait gets its own
+``tornado.locks.Condition``; a change to that session wakes only its waiters.
 The entry is created by the first waiter and dropped by the last, so the
 registry holds nothing for sessions nobody waits on.
 
@@ -14,53 +13,10 @@ slips between the read and the park.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import time
-from collections.abc import Callable
+from typing import Protocol
 
-from tornado.ioloop import IOLoop
 from tornado.locks import Condition
-
-
-class Wakeup:
-    """A condition for the few waiters of one session, built for 10,000s of sessions.
-
-    Like ``tornado.locks.Condition`` (``wait(timeout)`` resolves True when
-    notified, False at the deadline) but held in a plain list: Tornado's keeps
-    a deque, 760 bytes even when empty, which the benchmark measured as a
-    quarter of the memory a parked waiter costs beyond bare Tornado.
-    """
-
-    __slots__ = ("_waiters",)
-
-    def __init__(self) -> None:
-        self._waiters: list[asyncio.Future[bool]] = []
-
-    def wait(self, timeout: float) -> asyncio.Future[bool]:
-        """A future resolving True on ``notify_all()``, False at ``timeout`` (a deadline in ``IOLoop.time()``)."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiters.append(waiter)
-        timer = loop.call_later(max(0.0, timeout - IOLoop.current().time()), _resolve, waiter, False)
-        waiter.add_done_callback(functools.partial(self._forget, timer))
-        return waiter
-
-    def notify_all(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            _resolve(waiter, True)
-
-    def _forget(self, timer: asyncio.TimerHandle, waiter: asyncio.Future[bool]) -> None:
-        # Done by notification, timeout or cancellation (the PC left).
-        timer.cancel()
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
-
-
-def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
-    if not waiter.done():
-        waiter.set_result(value)
 
 
 class SessionWatch:
@@ -69,7 +25,7 @@ class SessionWatch:
     __slots__ = ("condition", "generation", "notified_at", "waiters")
 
     def __init__(self) -> None:
-        self.condition = Wakeup()
+        self.condition = Condition()
         #: bumped on every notification; lets a waiter see one it was not parked for
         self.generation = 0
         #: how many waiters hold this watch
@@ -85,57 +41,46 @@ class SessionWatch:
         self.condition.notify_all()
 
 
-class Holding:
-    """One waiter's hold on its session's watch; a context manager.
+class RegistryObserver(Protocol):
+    """Told whenever a waiter comes or goes (benchmarks and tests look through it)."""
 
-    A class rather than a ``@contextmanager`` generator: a parked waiter keeps
-    it for as long as it waits, and a generator's frame costs ~500 bytes more.
-    """
-
-    __slots__ = ("_registry", "_uuid")
-
-    def __init__(self, registry: WaiterRegistry, uuid: str) -> None:
-        self._registry = registry
-        self._uuid = uuid
-
-    def __enter__(self) -> SessionWatch:
-        return self._registry._hold(self._uuid)
-
-    def __exit__(self, *exc: object) -> None:
-        self._registry._release(self._uuid)
+    def waiters_changed(self, registry: WaiterRegistry) -> None: ...
 
 
 class WaiterRegistry:
-    """Maps a session uuid to the watch its parked waiters share."""
+    """Maps a session uuid to the watch its parked waiters share.
 
-    def __init__(self) -> None:
+    A waiter calls :meth:`hold` before its first read and :meth:`release` when
+    it is done (in a ``finally``): plain calls rather than a context manager,
+    as 10,000s of waiters would each keep one alive while parked.
+    """
+
+    def __init__(self, observer: RegistryObserver | None = None) -> None:
         self._watches: dict[str, SessionWatch] = {}
-        # Notified whenever a waiter comes or goes, for wait_until().
-        self._membership = Condition()
-        #: set while shutting down: waiters answer at once instead of parking
-        self.closing = False
         self._waiters = 0
+        #: told of every waiter coming or going; None (the service's case) costs one test per change
+        self.observer = observer
 
-    def watch(self, uuid: str) -> Holding:
-        """Hold the session's watch for the duration of one wait: ``with registry.watch(uuid) as watch:``."""
-        return Holding(self, uuid)
-
-    def _hold(self, uuid: str) -> SessionWatch:
+    def hold(self, uuid: str) -> SessionWatch:
+        """Join the session's watch (making it if this is its first waiter); pair with :meth:`release`."""
         entry = self._watches.get(uuid)
         if entry is None:
             entry = self._watches[uuid] = SessionWatch()
         entry.waiters += 1
         self._waiters += 1
-        self._membership.notify_all()
+        if self.observer is not None:
+            self.observer.waiters_changed(self)
         return entry
 
-    def _release(self, uuid: str) -> None:
+    def release(self, uuid: str) -> None:
+        """Leave the session's watch; the last waiter out drops it."""
         entry = self._watches[uuid]
         entry.waiters -= 1
         self._waiters -= 1
         if entry.waiters == 0:
             del self._watches[uuid]
-        self._membership.notify_all()
+        if self.observer is not None:
+            self.observer.waiters_changed(self)
 
     def get(self, uuid: str) -> SessionWatch | None:
         """The session's watch, if anyone here waits on it."""
@@ -150,7 +95,7 @@ class WaiterRegistry:
         return True
 
     def notify_all(self) -> None:
-        """Wake every waiter, e.g. after notifications may have been lost."""
+        """Wake every waiter, e.g. after notifications may have been lost, or to stop."""
         now = time.monotonic()
         for entry in self._watches.values():
             entry.wake(now)
@@ -164,11 +109,3 @@ class WaiterRegistry:
     def waiters(self) -> int:
         """How many waiters are parked in all."""
         return self._waiters
-
-    async def wait_until(self, predicate: Callable[[WaiterRegistry], bool], timeout: float) -> bool:
-        """Wait until ``predicate(self)`` holds as waiters come and go; False on timeout."""
-        deadline = IOLoop.current().time() + timeout
-        while not predicate(self):
-            if not await self._membership.wait(timeout=deadline):
-                return predicate(self)
-        return True

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from auth import UserInfoClient
+from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
 from redis_map import EmbeddedRedis
 from tests.conftest import TEST_AUTH_TIMEOUT, MakeInstance
@@ -25,14 +26,13 @@ async def test_readyz_needs_redis_pubsub_and_not_stopping(service: Instance) -> 
     ready = await service.request("GET", "/readyz")
     assert ready.code == 200 and ready.body["checks"] == {"redis": True, "pubsub": True, "accepting": True}
 
-    service.registry.closing = True
-    stopping = await service.request("GET", "/readyz")
-    assert stopping.code == 503 and stopping.body["checks"]["accepting"] is False
-    service.registry.closing = False
-
     await service.listener.stop()
     unsubscribed = await service.request("GET", "/readyz")
     assert unsubscribed.code == 503 and unsubscribed.body["checks"]["pubsub"] is False
+
+    service.services.shutdown.begin()
+    stopping = await service.request("GET", "/readyz")
+    assert stopping.code == 503 and stopping.body["checks"]["accepting"] is False
 
 
 async def test_readyz_and_metrics_when_redis_is_gone(make_instance: MakeInstance, auth_server: AuthServer) -> None:
@@ -53,7 +53,7 @@ async def test_metrics_follow_a_login(service: Instance) -> None:
     await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
     assert (await service.post("/scan", {"uuid": session["uuid"]}, user="wrong-token")).code == 401
     parked = asyncio.ensure_future(service.wait(session["cursor"], status=1))
-    assert await service.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 1, timeout=5)
     assert await service.metric("qrlogin_waiters_parked") == 1
     await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
     code = (await parked).body["code"]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
 from redis_map import connect
 from redis_map.ratelimit import Rate, RateLimits
@@ -94,7 +95,7 @@ async def test_parked_waits_are_capped_per_session(make_instance: MakeInstance, 
     service = await make_instance(rate_limits=RateLimits(wait_session=2), wait_timeout=30)
     session = await service.new_session()
     parked = [asyncio.ensure_future(service.wait(session["cursor"])) for _ in range(2)]
-    assert await service.registry.wait_until(lambda r: r.waiters == 2, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 2, timeout=5)
     assert_limited(await service.wait(session["cursor"]), 5)
     # Someone who only saw the QR (the uuid) cannot take the PC's slots: a wrong cursor parks nowhere.
     forged = await service.wait(session["uuid"] + "." + "A" * 43)
@@ -103,7 +104,7 @@ async def test_parked_waits_are_capped_per_session(make_instance: MakeInstance, 
     await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
     assert [a.body["status"] for a in await asyncio.gather(*parked)] == [1, 1]
     again = asyncio.ensure_future(service.wait(session["cursor"], status=1))  # the slots were given back
-    assert await service.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 1, timeout=5)
     await service.post("/cancel", {"uuid": session["uuid"]}, user="alice-token")
     assert (await again).body["status"] == 3
     slots = [key for key in await limit_keys(service, namespace) if ":rl:wait_" in key]
@@ -114,7 +115,7 @@ async def test_parked_waits_are_capped_per_ip(make_instance: MakeInstance) -> No
     service = await make_instance(rate_limits=RateLimits(wait_ip=2), wait_timeout=30)
     sessions = [await service.new_session() for _ in range(3)]
     parked = [asyncio.ensure_future(service.wait(s["cursor"])) for s in sessions[:2]]
-    assert await service.registry.wait_until(lambda r: r.waiters == 2, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 2, timeout=5)
     assert_limited(await service.wait(sessions[2]["cursor"]), 5)
     for s in sessions[:2]:
         await service.post("/cancel", {"uuid": s["uuid"]}, user="alice-token")

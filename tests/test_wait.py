@@ -6,6 +6,10 @@ import asyncio
 import socket
 import time
 
+import pytest
+
+from diagnostics.parked import parked_waiters
+from login.models import Cursor, SessionView, Status
 from tests.conftest import MakeInstance
 from tests.service import Instance
 
@@ -24,7 +28,7 @@ async def test_wait_answers_on_change_long_before_its_timeout(make_instance: Mak
     session = await service.new_session()
     await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")
     parked = asyncio.ensure_future(service.wait(session["cursor"], status=1))
-    assert await service.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 1, timeout=5)
     started = time.monotonic()
     await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
     answer = await parked
@@ -34,13 +38,15 @@ async def test_wait_answers_on_change_long_before_its_timeout(make_instance: Mak
 
 
 async def test_wait_answers_unchanged_status_at_timeout(make_instance: MakeInstance) -> None:
-    service = await make_instance(wait_timeout=0.3)
+    service = await make_instance(session_ttl=3, wait_timeout=1.2)
     session = await service.new_session()
     started = time.monotonic()
     answer = await service.wait(session["cursor"])
+    assert time.monotonic() - started >= 1.2
     assert answer.code == 200
     assert answer.body == {"status": 0, "state": "waiting", "expires_in": answer.body["expires_in"]}
-    assert time.monotonic() - started >= 0.3
+    # The session's countdown as read at the deadline: 3 s less the 1.2 s waited, rounded up.
+    assert session["expires_in"] == 3 and answer.body["expires_in"] == 2
     assert service.registry.waiters == 0 and service.registry.sessions == 0
 
 
@@ -75,7 +81,7 @@ async def test_one_confirm_wakes_only_that_sessions_waiters(make_instance: MakeI
     await service.post("/scan", {"uuid": target["uuid"]}, user="alice-token")
     target_waits = [asyncio.ensure_future(service.wait(target["cursor"], status=1)) for _ in range(3)]
     other_wait = asyncio.ensure_future(service.wait(other["cursor"]))
-    assert await service.registry.wait_until(lambda r: r.waiters == 4, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 4, timeout=5)
     other_watch = service.registry.get(other["uuid"])
     assert other_watch is not None
 
@@ -95,7 +101,7 @@ async def test_wait_on_one_instance_wakes_on_confirm_at_another(make_instance: M
     app_side = await make_instance(wait_timeout=30)
     session = await pc_side.new_session()
     parked = asyncio.ensure_future(pc_side.wait(session["cursor"]))
-    assert await pc_side.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    assert await parked_waiters(pc_side.registry).until(lambda r: r.waiters == 1, timeout=5)
 
     started = time.monotonic()
     assert (await app_side.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
@@ -122,11 +128,11 @@ async def test_disconnected_pc_frees_its_waiter_at_once(make_instance: MakeInsta
         + body
     )
     await writer.drain()
-    assert await service.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 1, timeout=5)
 
     writer.transport.abort()  # the browser tab closes
 
-    assert await service.registry.wait_until(lambda r: r.waiters == 0, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 0, timeout=5)
     assert service.registry.sessions == 0
 
 
@@ -140,24 +146,54 @@ async def test_many_waits_timing_out_and_disconnecting_leave_nothing_behind(make
         body = f'{{"cursor": "{s["cursor"]}"}}'.encode()
         sock.sendall(b"POST /wait HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         sockets.append(sock)
-    assert await service.registry.wait_until(lambda r: r.waiters == 20, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 20, timeout=5)
     for sock in sockets:
         sock.close()
     answers = await asyncio.gather(*timed_out)
     assert all(a.body["status"] == 0 for a in answers)
-    assert await service.registry.wait_until(lambda r: r.waiters == 0 and r.sessions == 0, timeout=5)
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 0 and r.sessions == 0, timeout=5)
 
 
-async def test_notification_during_the_read_is_not_missed(service: Instance) -> None:
-    """Races a confirm against the waiter's first read, many times over."""
-    for _ in range(30):
-        session = await service.new_session()
-        assert (await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
-        waiting = asyncio.ensure_future(service.wait(session["cursor"], status=1, timeout=8))
-        confirm = asyncio.ensure_future(service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token"))
-        answer, confirmed = await asyncio.gather(waiting, confirm)
-        assert confirmed.code == 200
-        assert answer.body["status"] == 2, "the waiter slept through the confirm"
+async def test_notification_during_the_read_is_not_missed(
+    make_instance: MakeInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A confirm that lands after the waiter's read and before its park still wakes it.
+
+    The store's read is wrapped so that the confirm, and its notice reaching
+    this process, happen while the read is in flight; the read then returns
+    the session as it was before.  Nobody is parked on the condition yet when
+    the notice arrives: only the per-session generation tells the waiter to
+    read again rather than sleep until its 60 s deadline.
+    """
+    service = await make_instance(wait_timeout=60)
+    session = await service.new_session()
+    assert (await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
+    noticed = asyncio.Event()
+    notify, read = service.registry.notify, service.store.read_for_cursor
+    reads: list[int] = []
+
+    def notify_and_tell(uuid: str) -> bool:
+        woke = notify(uuid)
+        if uuid == session["uuid"]:
+            noticed.set()
+        return woke
+
+    async def read_racing_a_confirm(cursor: Cursor) -> SessionView:
+        view = await read(cursor)
+        reads.append(view.status)
+        if len(reads) == 1:
+            confirmed = await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+            assert confirmed.code == 200
+            await asyncio.wait_for(noticed.wait(), 5)  # the notice reached the registry: no waiter to wake
+        return view
+
+    monkeypatch.setattr(service.registry, "notify", notify_and_tell)
+    monkeypatch.setattr(service.store, "read_for_cursor", read_racing_a_confirm)
+    answer = await service.wait(session["cursor"], status=1, timeout=5)
+
+    assert answer.code == 200, "the waiter slept through the confirm"
+    assert answer.body["status"] == 2
+    assert reads == [Status.SCANNED, Status.CONFIRMED]
 
 
 async def test_wait_with_a_wrong_secret_learns_nothing(service: Instance) -> None:

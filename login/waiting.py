@@ -1,0 +1,144 @@
+"""Waiting for a session to change: the rule behind the PC's long-poll, for any transport.
+
+A PC knows a status; it gets an answer as soon as the session's status
+differs from that one, or the session expired, or the wait's deadline came.
+Every wake re-reads the session (a notice only says "something changed"),
+and since Redis publishes nothing when a session expires, a waiter also
+wakes at its session's TTL.
+
+HTTP long-polls use it today; WebSocket and SSE transports use it the same
+way: make a :class:`WaitTicket`, await :meth:`ChangeWaiter.wait`, and call
+``ticket.cancel()`` when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Protocol, cast
+
+from tornado.ioloop import IOLoop
+
+from login.errors import StorageUnavailable
+from login.models import Cursor, SessionView, Status
+from login.waiters import WaiterRegistry
+
+if TYPE_CHECKING:
+    from redis_map import SessionStore
+    from redis_map.ratelimit import RateLimiter
+    from runtime.metrics import Metrics
+
+#: slack after a session's TTL before re-reading it, so Redis has expired it
+EXPIRY_SLACK = 0.05
+
+
+class Closing(Protocol):
+    """Whether the process is stopping (``runtime.shutdown.Shutdown`` is one)."""
+
+    @property
+    def closing(self) -> bool: ...
+
+
+class WaitTicket:
+    """A transport's handle on one wait in progress: ``cancel()`` ends it when the client leaves.
+
+    Holds the future the wait is parked on, as Tornado's chat demo keeps its
+    ``wait_future``, so cancelling resolves the wait at once rather than at
+    its deadline.
+    """
+
+    __slots__ = ("_future", "cancelled")
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[bool] | None = None
+        #: set by :meth:`cancel`; the wait then returns None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """The client left: end the wait (now if parked, else before it would park)."""
+        self.cancelled = True
+        if self._future is not None:
+            self._future.cancel()
+
+
+class ChangeWaiter:
+    """Waits, for one client at a time, until a session differs from what that client knows."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        registry: WaiterRegistry,
+        limiter: RateLimiter,
+        metrics: Metrics,
+        wait_timeout: float,
+        *,
+        shutdown: Closing,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.limiter = limiter
+        self.metrics = metrics
+        #: longest a wait stays parked before answering with the current status
+        self.wait_timeout = wait_timeout
+        self.shutdown = shutdown
+
+    async def wait(self, cursor: Cursor, known: Status, ip: str, ticket: WaitTicket) -> SessionView | None:
+        """The session once its status is not ``known`` (or it expired), else as it is at the deadline.
+
+        None if ``ticket`` was cancelled (the client left).  A wrong cursor
+        reads as an expired session.  The wait counts on the client IP's and,
+        once the cursor proved right, the session's concurrency slots
+        (RateLimited past either); StorageUnavailable if the first read fails.
+        """
+        # One coroutine for the whole wait, holding only locals: 10,000s are parked at once.
+        uuid = cursor.uuid
+        loop = IOLoop.current()
+        deadline = loop.time() + self.wait_timeout
+        woken_at: float | None = None  # when the notice that woke us reached the process
+        view: SessionView | None = None
+        async with self.limiter.wait_slots(ip) as slots:
+            # inc/dec rather than track_inprogress(): no tracker object per parked wait
+            self.metrics.waiters.inc()
+            watch = self.registry.hold(uuid)
+            try:
+                while True:
+                    generation = watch.generation
+                    try:
+                        read = await self.store.read_for_cursor(cursor)
+                    except StorageUnavailable:
+                        if view is None:
+                            raise
+                        break  # Redis went away while we were parked: answer what we last knew
+                    view = read
+                    if view.status is not known or view.status is Status.EXPIRED or self.shutdown.closing:
+                        break
+                    now = loop.time()
+                    if now >= deadline:
+                        break
+                    # The cursor is right (else the view read as expired): count this wait on its session.
+                    await slots.admit(uuid)
+                    if ticket.cancelled:
+                        return None  # the client left while we were reading
+                    if watch.generation != generation:
+                        woken_at = watch.notified_at
+                        continue  # notified while reading: read again
+                    # Expiry publishes nothing, so also wake when the TTL runs out.
+                    expiry = now + view.ttl_ms / 1000 + EXPIRY_SLACK if view.ttl_ms > 0 else deadline
+                    # Tornado's Condition.wait hands back its Future (typed as an Awaitable).
+                    ticket._future = cast("asyncio.Future[bool]", watch.condition.wait(timeout=min(deadline, expiry)))
+                    try:
+                        if await ticket._future:
+                            woken_at = watch.notified_at
+                    except asyncio.CancelledError:
+                        if ticket.cancelled:
+                            return None
+                        raise  # our task itself is being cancelled
+                    finally:
+                        ticket._future = None
+            finally:
+                self.registry.release(uuid)
+                self.metrics.waiters.dec()
+        assert view is not None  # every way out of the loop but a raise follows a read
+        if woken_at is not None and view.status is not known:
+            self.metrics.wake_latency.observe(time.monotonic() - woken_at)
+        return view
