@@ -1,8 +1,8 @@
 """The app's actions on a session: ``/scan``, ``/confirm``, ``/cancel``.
 
-Each reads as: validate the input, check the app's credential with the auth
-server, then make the one atomic transition.  If any step fails, the session
-is unchanged.
+Each parses the uuid and the app's credential, hands them to the LoginService
+(which checks the credential with the auth server and makes the one atomic
+transition), and serialises what it answers.
 """
 
 from __future__ import annotations
@@ -10,40 +10,26 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from auth import Authenticator
 from handlers.base import MAX_CREDENTIAL, BaseHandler
 from login.errors import InvalidRequest, MissingCredential
-from login.events import LoginEvents
-from login.models import UUID_PATTERN, Identity
-from redis_map import SessionStore
-from redis_map.ratelimit import RateLimiter
+from login.models import UUID_PATTERN
+from login.service import LoginService
 
 #: a bearer credential, RFC 6750's token68 syntax
 BEARER = re.compile(r"Bearer +([A-Za-z0-9._~+/:@-]+=*) *", re.IGNORECASE)
 
 
 class ActionHandler(BaseHandler):
-    """Shared flow of the app's actions; subclasses make the transition."""
+    """Shared parsing of the app's actions; subclasses call their step of the flow."""
 
-    def initialize(
-        self, store: SessionStore, authenticator: Authenticator, limiter: RateLimiter, events: LoginEvents
-    ) -> None:
-        self.store = store
-        self.authenticator = authenticator
-        self.limiter = limiter
-        self.events = events
+    def initialize(self, login: LoginService) -> None:
+        self.login = login
 
     async def post(self) -> None:
         body = self.json_body()
         uuid = self.str_field(body, "uuid", UUID_PATTERN)
         credential = self.credential(body)
-        await self.limiter.check_action(self.request.remote_ip or "")
-        user = await self.authenticator.identify(credential)
-        await self.limiter.check_user_action(user.sub)
-        self.write_json(await self.act(uuid, user))
-
-    async def record(self, outcome: str, uuid: str, user: Identity) -> None:
-        await self.events.outcome(outcome, uuid, user=user.sub, ip=self.request.remote_ip or "")
+        self.write_json(await self.act(uuid, credential, self.request.remote_ip or ""))
 
     def credential(self, body: dict[str, Any]) -> str:
         """The app's ``Authorization`` header, or the body's ``authorization`` field."""
@@ -61,38 +47,36 @@ class ActionHandler(BaseHandler):
             raise MissingCredential("The credential must be 'Bearer <token>'.")
         return f"Bearer {match.group(1)}"
 
-    async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
+    async def act(self, uuid: str, credential: str, ip: str) -> dict[str, Any]:
         raise NotImplementedError
 
 
 class ScanHandler(ActionHandler):
     """waiting -> scanned; answers with the requesting PC (and who scanned) so the app can show it."""
 
-    async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
-        view = await self.store.scan(uuid, user)
-        requester = view.requester.as_json() if view.requester else None
+    async def act(self, uuid: str, credential: str, ip: str) -> dict[str, Any]:
+        scanned = await self.login.scan(uuid, credential, ip)
+        view = scanned.view
         return {
             "status": int(view.status),
             "state": view.status.state,
-            "requester": requester,
-            "user": user.as_json(),
+            "requester": view.requester.as_json() if view.requester else None,
+            "user": scanned.user.as_json(),
             "expires_in": view.expires_in,
         }
 
 
 class ConfirmHandler(ActionHandler):
-    """waiting/scanned -> confirmed; the PC's waiters wake with a one-time code."""
+    """scanned -> confirmed; the PC's waiters wake with a one-time code."""
 
-    async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
-        status = await self.store.confirm(uuid, user)
-        await self.record("confirmed", uuid, user)
+    async def act(self, uuid: str, credential: str, ip: str) -> dict[str, Any]:
+        status = await self.login.confirm(uuid, credential, ip)
         return {"status": 200, "state": status.state}
 
 
 class CancelHandler(ActionHandler):
     """waiting/scanned -> denied; final."""
 
-    async def act(self, uuid: str, user: Identity) -> dict[str, Any]:
-        status = await self.store.cancel(uuid, user)
-        await self.record("denied", uuid, user)
+    async def act(self, uuid: str, credential: str, ip: str) -> dict[str, Any]:
+        status = await self.login.cancel(uuid, credential, ip)
         return {"status": int(status), "state": status.state}

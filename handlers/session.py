@@ -7,11 +7,10 @@ import time
 from tornado.httputil import HTTPServerRequest
 
 from handlers.base import BaseHandler
-from login.events import LoginEvents
 from login.models import Requester
 from login.qr import QrRenderer
+from login.service import LoginService
 from redis_map import SessionStore
-from redis_map.ratelimit import RateLimiter
 
 _CONTENT_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 
@@ -31,24 +30,18 @@ def qr_content(base: str, uuid: str) -> str:
 class CreateSessionHandler(BaseHandler):
     """Starts a session, recording who asks so the phone can show it."""
 
-    def initialize(
-        self, store: SessionStore, public_url: str | None, limiter: RateLimiter, events: LoginEvents
-    ) -> None:
-        self.store = store
+    def initialize(self, login: LoginService, public_url: str | None) -> None:
+        self.login = login
         self.public_url = public_url
-        self.limiter = limiter
-        self.events = events
 
     async def post(self) -> None:
         self.json_body()  # nothing is read from it, but a malformed one is still refused
-        await self.limiter.check_session_request(self.request.remote_ip or "")
         requester = Requester(
             ip=self.request.remote_ip or "",
             user_agent=self.request.headers.get("User-Agent", ""),
             created_at=time.time(),
         )
-        session = await self.store.create(requester)
-        await self.events.opened(session.uuid, self.store.session_ttl)
+        session = await self.login.create(requester)
         self.write_json(
             {
                 "uuid": session.uuid,

@@ -5,35 +5,25 @@ from __future__ import annotations
 from auth import InvalidToken, TokenIssuer
 from handlers.base import BaseHandler
 from login.errors import CredentialRejected, InvalidGrant, MissingCredential
-from login.events import LoginEvents
-from login.models import CODE_PATTERN, Cursor
-from redis_map import SessionStore
+from login.models import Cursor
+from login.service import LoginService
 
 
 class TokenHandler(BaseHandler):
     """Exchanges ``{"cursor", "code"}`` exactly once for a signed login token."""
 
-    def initialize(self, store: SessionStore, tokens: TokenIssuer, events: LoginEvents) -> None:
-        self.store = store
-        self.tokens = tokens
-        self.events = events
+    def initialize(self, login: LoginService) -> None:
+        self.login = login
 
     async def post(self) -> None:
         body = self.json_body()
-        cursor = self.str_field(body, "cursor")
+        cursor = Cursor.parse(self.str_field(body, "cursor"))
         code = self.str_field(body, "code")
-        parsed = Cursor.parse(cursor)
-        if parsed is None or not CODE_PATTERN.fullmatch(code):
+        if cursor is None:
             raise InvalidGrant()
-        user = await self.store.exchange(parsed, code)
-        await self.events.outcome("exchanged", parsed.uuid, user=user.sub, ip=self.request.remote_ip or "")
+        login = await self.login.exchange(cursor, code, self.request.remote_ip or "")
         self.write_json(
-            {
-                "user": user.as_json(),
-                "token": self.tokens.issue(user),
-                "token_type": "Bearer",
-                "expires_in": self.tokens.ttl,
-            }
+            {"user": login.user.as_json(), "token": login.token, "token_type": "Bearer", "expires_in": login.expires_in}
         )
 
 

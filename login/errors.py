@@ -160,6 +160,16 @@ class StorageReadOnly(StorageUnavailable):
     description = "The session store refuses changes right now; try again shortly."
 
 
+class OutcomeUnknown(StorageUnavailable):
+    """A change was sent but its answer lost (Redis or the way to it stalled): it may or may not be made."""
+
+    error = "outcome_unknown"
+    description = (
+        "The change may or may not have been made: its answer was lost on the way back. "
+        "Retry the same request: a retry is safe and answers as the first would have."
+    )
+
+
 class InternalError(LoginError):
     error = "internal_error"
     status_code = 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Awaitable
 
@@ -10,6 +11,15 @@ from redis_map.audit import AuditLog
 from runtime.metrics import Metrics
 
 log = logging.getLogger("qrlogin.audit")
+
+
+class Outcome(enum.StrEnum):
+    """How a session ended, as counted in the metrics and written to the audit stream."""
+
+    CONFIRMED = "confirmed"
+    DENIED = "denied"
+    EXCHANGED = "exchanged"
+    EXPIRED = "expired"  # from the audit sweep
 
 
 class LoginEvents:
@@ -25,19 +35,19 @@ class LoginEvents:
         if self.audit is not None:
             await self._quietly(self.audit.opened(uuid, ttl))
 
-    async def outcome(self, outcome: str, uuid: str, *, user: str = "", ip: str = "") -> None:
-        """``confirmed``, ``denied`` or ``exchanged`` (``expired`` comes from the sweep)."""
+    async def outcome(self, outcome: Outcome, uuid: str, *, user: str = "", ip: str = "") -> None:
+        """A session's outcome (``expired`` comes from the sweep, through ``expired()``)."""
         self.metrics.sessions.labels(outcome).inc()
         if self.audit is None:
             return
         await self._quietly(self.audit.record(outcome, uuid, user=user, ip=ip))
-        if outcome == "confirmed":
+        if outcome is Outcome.CONFIRMED:
             # The confirm gave the session a new TTL: its expiry is due then.
             await self._quietly(self.audit.opened(uuid, self._code_ttl))
 
     def expired(self, count: int) -> None:
         """The sweep's callback: ``count`` sessions expired."""
-        self.metrics.sessions.labels("expired").inc(count)
+        self.metrics.sessions.labels(Outcome.EXPIRED).inc(count)
 
     async def _quietly(self, write: Awaitable[None]) -> None:
         try:

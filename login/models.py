@@ -37,6 +37,22 @@ class Status(enum.IntEnum):
         return self in (Status.WAITING, Status.SCANNED)
 
 
+class Action(enum.StrEnum):
+    """What the app does to a session."""
+
+    SCAN = "scan"
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A transition's result: the status now, and whether this call made the change (not a retry's echo)."""
+
+    status: Status
+    changed: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """A user as the auth server describes them (OIDC UserInfo claims)."""

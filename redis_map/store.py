@@ -20,29 +20,37 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from login.errors import (
     InvalidGrant,
     InvalidTransition,
     NotScanned,
+    OutcomeUnknown,
     SessionNotFound,
     StorageFull,
     StorageReadOnly,
     StorageUnavailable,
     UserMismatch,
 )
-from login.models import Cursor, Identity, NewSession, Requester, SessionView, Status
+from login.models import Action, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.failures import STORAGE_ERRORS, Refusal, refusal_of, reply_code
 from redis_map.connection.sharded import shard_channel, shard_tag
 
 #: longest user agent kept for the phone to show
 MAX_USER_AGENT = 512
+#: the stored status of a session whose code was exchanged: kept this long, read as expired
+EXCHANGED = 4
+#: how long an exchanged session keeps its login for a retried exchange (whose first answer was lost)
+EXCHANGE_GRACE = 30.0
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 
@@ -62,6 +70,36 @@ def _fields(reply: list[str]) -> tuple[int, dict[str, str]]:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _user(fields: Mapping[str, str]) -> Identity | None:
+    """The user a session's fields name, if it was scanned."""
+    if not fields.get("sub"):
+        return None
+    return Identity(sub=fields["sub"], name=fields.get("name", ""), picture=fields.get("picture", ""))
+
+
+def _script(name: str) -> str:
+    """A Lua script with the prelude defining S (stored statuses) and A (actions) from the Python enums."""
+    statuses = {status.name: int(status) for status in Status if status is not Status.EXPIRED}
+    statuses["EXCHANGED"] = EXCHANGED
+    status_table = ", ".join(f"{key} = {number}" for key, number in statuses.items())
+    action_table = ", ".join(f"{action.name} = '{action.value}'" for action in Action)
+    return f"local S = {{{status_table}}}\nlocal A = {{{action_table}}}\n" + (_SCRIPTS / name).read_text()
+
+
+def script_sha(name: str) -> str:
+    """The SHA1 Redis knows the script ``name`` by (as EVALSHA sends it; for SCRIPT EXISTS and tests)."""
+    return hashlib.sha1(_script(name).encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Exchanged:
+    """An exchanged code: who logged in, the login kept for them, and whether this call exchanged it."""
+
+    user: Identity
+    login: str
+    first: bool
 
 
 _storage_log = logging.getLogger("qrlogin.storage")
@@ -98,6 +136,32 @@ async def storage_errors() -> AsyncIterator[None]:
         raise error from exc
 
 
+def _reply_may_be_lost(exc: BaseException | None) -> bool:
+    """Whether a failure may have come after the command reached Redis, so its effect is unknown.
+
+    Failing to connect, or to get a connection from the pool, sends nothing;
+    a read that times out or a connection that breaks while waiting may follow
+    a command Redis has run.
+    """
+    # redis-py's asyncio client raises the builtin TimeoutError on a read timeout, its own on a connect timeout.
+    if not isinstance(exc, RedisConnectionError | RedisTimeoutError | TimeoutError):
+        return False
+    text = str(exc)
+    return "connecting" not in text and "No connection available" not in text
+
+
+@asynccontextmanager
+async def change_errors() -> AsyncIterator[None]:
+    """``storage_errors()`` for a command that changes state: an answer lost after sending is OutcomeUnknown."""
+    try:
+        async with storage_errors():
+            yield
+    except StorageUnavailable as exc:
+        if type(exc) is StorageUnavailable and _reply_may_be_lost(exc.__cause__):
+            raise OutcomeUnknown() from exc.__cause__
+        raise
+
+
 class SessionStore:
     """Creates, reads and moves login sessions; raises domain errors only."""
 
@@ -118,9 +182,9 @@ class SessionStore:
         #: a Cluster announces on per-slot shard channels (Redis >= 7), one server on one channel
         self.sharded = isinstance(redis, RedisCluster)
         self._publish = "SPUBLISH" if self.sharded else "PUBLISH"
-        self._transition = redis.register_script((_SCRIPTS / "transition.lua").read_text())
-        self._exchange = redis.register_script((_SCRIPTS / "exchange.lua").read_text())
-        self._read = redis.register_script((_SCRIPTS / "read.lua").read_text())
+        self._transition = redis.register_script(_script("transition.lua"))
+        self._exchange = redis.register_script(_script("exchange.lua"))
+        self._read = redis.register_script(_script("read.lua"))
 
     def key(self, uuid: str) -> str:
         return f"{self.namespace}:session:{{{shard_tag(uuid)}}}{uuid}"
@@ -175,32 +239,50 @@ class SessionStore:
 
     async def scan(self, uuid: str, user: Identity) -> SessionView:
         """waiting -> scanned (or already scanned by ``user``); the session as it then is."""
-        _, reply = await self._move(uuid, "scan", user)
+        _, reply = await self._move(uuid, Action.SCAN, user)
         ttl_ms, fields = _fields(reply)
         return self._view(uuid, fields, ttl_ms)
 
-    async def confirm(self, uuid: str, user: Identity) -> Status:
-        status, _ = await self._move(uuid, "confirm", user, code=secrets.token_urlsafe(16))
-        return status
+    async def confirm(self, uuid: str, user: Identity) -> Moved:
+        """scanned -> confirmed with a new one-time code; a retry by ``user`` once confirmed changes nothing."""
+        moved, _ = await self._move(uuid, Action.CONFIRM, user, code=secrets.token_urlsafe(16))
+        return moved
 
-    async def cancel(self, uuid: str, user: Identity) -> Status:
-        status, _ = await self._move(uuid, "cancel", user)
-        return status
+    async def cancel(self, uuid: str, user: Identity) -> Moved:
+        """waiting/scanned -> denied; a retry by ``user`` once denied changes nothing."""
+        moved, _ = await self._move(uuid, Action.CANCEL, user)
+        return moved
 
-    async def exchange(self, cursor: Cursor, code: str) -> Identity:
-        """Consume the confirmed session's one-time code; exactly once, else InvalidGrant."""
-        view = await self.read_for_cursor(cursor)
-        if view.status is not Status.CONFIRMED or view.user is None or view.code is None:
+    async def exchange(self, cursor: Cursor, code: str, sign: Callable[[Identity], str]) -> Exchanged:
+        """The confirmed session's one-time code for the login ``sign`` makes; exactly one exchange happens.
+
+        A retry with the same cursor and code within EXCHANGE_GRACE gets the
+        login the exchange kept (``first`` False); anything else: InvalidGrant.
+        """
+        fields, _ = await self._fetch(cursor.uuid)
+        if not fields or not self._cursor_matches(cursor, fields):
             raise InvalidGrant()
-        if not hmac.compare_digest(view.code.encode(), code.encode()):
+        user = _user(fields)
+        stored = int(fields["status"])
+        if (
+            stored == Status.CONFIRMED
+            and user is not None
+            and hmac.compare_digest(fields.get("code", "").encode(), code.encode())
+        ):
+            login = sign(user)
+        elif stored == EXCHANGED and user is not None:
+            login = ""  # a retry: the script hands back the login it kept, if the code is the one exchanged
+        else:
             raise InvalidGrant()
-        async with storage_errors():
-            claimed = await self._exchange(
-                keys=[self.key(view.uuid)], args=[code, self.channel_for(view.uuid), view.uuid, self._publish]
-            )
-        if not claimed:
+        args: list[str | int] = [
+            code, _digest(code), login, int(EXCHANGE_GRACE * 1000),
+            self.channel_for(cursor.uuid), cursor.uuid, self._publish,
+        ]  # fmt: skip
+        async with change_errors():
+            outcome, *kept = await self._exchange(keys=[self.key(cursor.uuid)], args=args)
+        if outcome == "refused" or not kept:
             raise InvalidGrant()
-        return view.user
+        return Exchanged(user=user, login=kept[0], first=outcome == "ok")
 
     async def _fetch(self, uuid: str) -> tuple[dict[str, str], int]:
         """The session's fields and its TTL in ms, read together."""
@@ -211,8 +293,8 @@ class SessionStore:
         ttl_ms, fields = _fields(reply)
         return fields, ttl_ms
 
-    async def _move(self, uuid: str, action: str, user: Identity, code: str = "") -> tuple[Status, list[str]]:
-        """Runs transition.lua; its new status, and what else it returned (a scan: the session)."""
+    async def _move(self, uuid: str, action: Action, user: Identity, code: str = "") -> tuple[Moved, list[str]]:
+        """Runs transition.lua; the status it left, whether it changed it, and what else it returned."""
         args: list[str | int] = [
             action,
             user.sub,
@@ -224,12 +306,12 @@ class SessionStore:
             uuid,
             self._publish,
         ]
-        async with storage_errors():
+        async with change_errors():
             outcome, status, *rest = await self._transition(keys=[self.key(uuid)], args=args)
         error = _TRANSITION_ERRORS.get(outcome)
         if error is not None:
             raise error()
-        return Status(int(status)), rest
+        return Moved(Status(int(status)), changed=outcome == "ok"), rest
 
     @staticmethod
     def _cursor_matches(cursor: Cursor, fields: Mapping[str, str]) -> bool:
@@ -237,9 +319,9 @@ class SessionStore:
 
     @staticmethod
     def _view(uuid: str, fields: Mapping[str, str], ttl_ms: int) -> SessionView:
-        user = None
-        if fields.get("sub"):
-            user = Identity(sub=fields["sub"], name=fields.get("name", ""), picture=fields.get("picture", ""))
+        stored = int(fields["status"])
+        if stored == EXCHANGED:
+            return SessionView.expired(uuid)  # kept only for a retried exchange
         requester = Requester(
             ip=fields.get("ip", ""),
             user_agent=fields.get("ua", ""),
@@ -247,10 +329,10 @@ class SessionStore:
         )
         return SessionView(
             uuid=uuid,
-            status=Status(int(fields["status"])),
+            status=Status(stored),
             expires_in=max(0, math.ceil(ttl_ms / 1000)),
             requester=requester,
-            user=user,
+            user=_user(fields),
             code=fields.get("code"),
             ttl_ms=max(0, ttl_ms),
         )

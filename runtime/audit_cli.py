@@ -3,10 +3,9 @@
     python main.py audit --tail [N]        the last N outcomes (default 20)
     python main.py audit --tail --follow   then every new one as it comes (Ctrl-C stops)
 
-The Redis URL and namespace come from ``--redis-url``/``--namespace`` or the
-service's environment (``QRLOGIN_REDIS_URL``, ``QRLOGIN_NAMESPACE``).  An
-embedded Redis (no ``--redis-url``) dies with its service, so there is
-nothing to read then.
+The Redis URL and namespace are read as the service reads them (the same
+options and ``QRLOGIN_*`` variables).  An embedded Redis (no ``--redis-url``)
+dies with its service, so there is nothing to read then.
 """
 
 from __future__ import annotations
@@ -20,20 +19,27 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from login.errors import StorageUnavailable
-from redis_map import SessionStore, connect
 from redis_map.audit import AuditEntry, AuditLog
+from runtime.composition import open_audit_log
+from runtime.server import redacted
+from runtime.settings import SettingsError, build_parser, options_named, settings_from
 
 #: how long one blocking read waits for new entries while following
 FOLLOW_BLOCK = 5.0
 
 
+#: the service's options the command reads
+REDIS_OPTIONS = options_named("redis-url", "redis-cluster", "namespace")
+
+
 def parser() -> argparse.ArgumentParser:
-    parse = argparse.ArgumentParser(prog="python main.py audit", description="Read the audit stream of login outcomes.")
-    parse.add_argument("--tail", type=int, nargs="?", const=20, default=20, metavar="N", help="show the last N (20)")
-    parse.add_argument("--follow", "-f", action="store_true", help="keep printing new outcomes")
-    parse.add_argument("--json", action="store_true", help="one JSON object per line")
-    parse.add_argument("--redis-url", default=None, help="the service's Redis (default: $QRLOGIN_REDIS_URL)")
-    parse.add_argument("--namespace", default=None, help="its namespace (default: $QRLOGIN_NAMESPACE or qrlogin)")
+    parse = build_parser(REDIS_OPTIONS, prog="python main.py audit")
+    parse.description = "Read the audit stream of login outcomes."
+    parse.epilog = None
+    reading = parse.add_argument_group("Reading")
+    reading.add_argument("--tail", type=int, nargs="?", const=20, default=20, metavar="N", help="show the last N (20)")
+    reading.add_argument("--follow", "-f", action="store_true", help="keep printing new outcomes")
+    reading.add_argument("--json", action="store_true", help="one JSON object per line")
     return parse
 
 
@@ -57,27 +63,24 @@ async def read(audit: AuditLog, tail: int, follow: bool, as_json: bool, out: Tex
 
 def run(argv: Sequence[str], environ: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     """The ``audit`` command; its exit status."""
-    args = parser().parse_args(list(argv))
-    url = args.redis_url or environ.get("QRLOGIN_REDIS_URL")
-    if not url:
+    try:
+        args = parser().parse_args(list(argv))
+        settings = settings_from(args, environ, REDIS_OPTIONS)
+    except SettingsError as exc:
+        print(f"audit: {exc}", file=sys.stderr)
+        return 2
+    if not settings.redis_url:
         print("audit: give --redis-url (or QRLOGIN_REDIS_URL): an embedded Redis keeps no audit", file=sys.stderr)
         return 2
-    namespace = args.namespace or environ.get("QRLOGIN_NAMESPACE") or "qrlogin"
 
     async def go() -> None:
-        redis = connect(url)
-        try:
-            store = SessionStore(redis, namespace=namespace)
-            await read(
-                AuditLog(redis, namespace=namespace, session_key=store.key), args.tail, args.follow, args.json, out
-            )
-        finally:
-            await redis.aclose()
+        async with open_audit_log(settings) as audit:
+            await read(audit, args.tail, args.follow, args.json, out)
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(go())
     except StorageUnavailable:
-        print(f"audit: Redis at {url} is unreachable", file=sys.stderr)
+        print(f"audit: Redis at {redacted(settings.redis_url)} is unreachable", file=sys.stderr)
         return 1
     return 0

@@ -58,9 +58,13 @@ MakeInstance = Callable[..., Awaitable[Instance]]
 async def make_instance(redis_url: str, namespace: str, auth_server: AuthServer) -> AsyncIterator[MakeInstance]:
     """Builds service instances sharing this test's Redis namespace and auth server."""
     instances: list[Instance] = []
+    built: list[UserInfoClient] = []
 
     async def make(**options: Any) -> Instance:
-        authenticator = options.pop("authenticator", None) or UserInfoClient(auth_server.url, timeout=TEST_AUTH_TIMEOUT)
+        authenticator = options.pop("authenticator", None)
+        if authenticator is None:
+            authenticator = UserInfoClient(auth_server.url, timeout=TEST_AUTH_TIMEOUT)
+            built.append(authenticator)
         instance = await Instance(options.pop("redis_url", redis_url), namespace, authenticator, **options).start()
         instances.append(instance)
         return instance
@@ -68,6 +72,8 @@ async def make_instance(redis_url: str, namespace: str, auth_server: AuthServer)
     yield make
     for instance in instances:
         await instance.stop()
+    for authenticator in built:
+        authenticator.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,15 +14,11 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from auth import Authenticator, TokenIssuer
-from handlers import Services, make_app
-from handlers.middleware.security import HttpPolicy
-from login.qr import QrRenderer
-from login.waiters import WaiterRegistry
-from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
-from redis_map.audit import AuditLog
-from redis_map.ratelimit import RateLimiter, RateLimits
-from runtime.metrics import Metrics
+from redis_map.ratelimit import RateLimits
+from runtime.composition import open_service
 from runtime.process import LISTEN_BACKLOG
+from runtime.server import MAX_BODY_SIZE
+from runtime.settings import Settings
 
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
 #: test instances run with the service's default abuse limits
@@ -114,7 +111,7 @@ class Client:
 
 
 class Instance(Client):
-    """A whole service (store, registry, listener, HTTP server) plus a client for it."""
+    """A whole service, built by the composition root as main.py builds it, plus a client for it."""
 
     def __init__(
         self,
@@ -122,51 +119,53 @@ class Instance(Client):
         namespace: str,
         authenticator: Authenticator,
         *,
-        session_ttl: float = 120.0,
-        wait_timeout: float = 10.0,
-        code_ttl: float = 60.0,
-        public_url: str | None = None,
         demo: bool = False,
-        idle_codes: int = 5,
+        wait_timeout: float = 10.0,
         rate_limits: RateLimits | None = DEFAULT_LIMITS,
         cors_origins: tuple[str, ...] = (),
+        **settings: Any,
     ) -> None:
         self.store_url = redis_url
-        self.redis = connect(redis_url)
-        self.pubsub_redis = connect_pubsub(redis_url)
-        self.store = SessionStore(self.redis, namespace=namespace, session_ttl=session_ttl, code_ttl=code_ttl)
-        self.registry = WaiterRegistry()
-        self.listener = ChangeListener(self.pubsub_redis, self.store.channel, self.registry)
-        self.tokens = TokenIssuer(TEST_SECRET, ttl=300)
-        self.metrics = Metrics()
-        self.audit = AuditLog(self.redis, namespace=namespace, session_key=self.store.key)
-        limiter = RateLimiter(self.redis, namespace=namespace, limits=rate_limits, wait_timeout=wait_timeout)
-        self.services = Services(
-            store=self.store,
-            registry=self.registry,
-            authenticator=authenticator,
-            tokens=self.tokens,
-            renderer=QrRenderer(),
-            public_url=public_url,
+        self.authenticator = authenticator
+        self.demo = demo
+        self.settings = Settings(
+            namespace=namespace,
+            secret=TEST_SECRET,
+            token_ttl=300,
             wait_timeout=wait_timeout,
-            limiter=limiter,
-            audit=self.audit,
-            metrics=self.metrics,
-            policy=HttpPolicy.of(cors_origins),
-            listener=self.listener,
-            demo=demo,
-            idle_codes=idle_codes,
+            rate_limits=rate_limits,
+            cors_origins=frozenset(cors_origins),
+            **settings,
         )
+        self.tokens = TokenIssuer(TEST_SECRET, ttl=300)
         self.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
         self.port = 0
+        self._stack = AsyncExitStack()
         self._server: HTTPServer | None = None
 
     async def start(self, *, listen: bool = True) -> Instance:
-        if listen:
-            await self.listener.start()
+        service = await self._stack.enter_async_context(
+            open_service(
+                self.settings,
+                self.store_url,
+                tokens=self.tokens,
+                authenticator=self.authenticator,
+                demo=self.demo,
+                listen=listen,
+                sweep=False,
+            )
+        )
+        self.service = service
+        self.redis = service.redis
+        self.store = service.store
+        self.registry = service.registry
+        self.listener = service.listener
+        self.metrics = service.metrics
+        self.audit = service.audit
+        self.services = service.services
         sock = bind_sockets(0, "127.0.0.1", family=socket.AF_INET, backlog=LISTEN_BACKLOG)[0]
         self.port = sock.getsockname()[1]
-        self._server = HTTPServer(make_app(self.services), max_body_size=1024 * 1024)
+        self._server = HTTPServer(service.delegate, max_body_size=MAX_BODY_SIZE)
         self._server.add_sockets([sock])
         return self
 
@@ -174,7 +173,5 @@ class Instance(Client):
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
-        await self.listener.stop()
+        await self._stack.aclose()
         self.http.close()
-        await self.redis.aclose()
-        await self.pubsub_redis.aclose()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from auth import UserInfoClient
+from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
 from redis_map import connect
 from redis_map.connection.sharded import shard_channels
@@ -112,7 +113,7 @@ async def test_logins_across_instances_on_a_cluster_wake_and_spread_over_masters
     for session in sessions:  # the app shows who asks first; the PC then waits for the confirm
         assert (await app_side.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
     parked = [asyncio.ensure_future(pc_side.wait(s["cursor"], status=1)) for s in sessions]
-    assert await pc_side.registry.wait_until(lambda r: r.waiters == 30, timeout=10)
+    assert await parked_waiters(pc_side.registry).until(lambda r: r.waiters == 30, timeout=10)
     started = time.monotonic()
     for session in sessions:
         answer = await app_side.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
@@ -125,10 +126,10 @@ async def test_logins_across_instances_on_a_cluster_wake_and_spread_over_masters
         token = await app_side.post("/token", {"cursor": session["cursor"], "code": answer.body["code"]})
         assert token.code == 200 and token.body["user"]["sub"] == "alice"
         again = await pc_side.post("/token", {"cursor": session["cursor"], "code": answer.body["code"]})
-        assert again.code == 400 and again.error == "invalid_grant"
+        assert again.code == 200 and again.body["token"] == token.body["token"]  # a retry: the one login
 
 
-async def test_racing_confirms_on_a_cluster_have_one_winner(cluster_instances: list[Instance]) -> None:
+async def test_racing_confirms_on_a_cluster_make_one_change(cluster_instances: list[Instance]) -> None:
     first, second = cluster_instances
     session = await first.new_session()
     assert (await second.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
@@ -138,7 +139,11 @@ async def test_racing_confirms_on_a_cluster_have_one_winner(cluster_instances: l
             for i in range(10)
         )
     )
-    assert sorted(a.code for a in answers) == [200] + [409] * 9
+    # The same user's racing confirms all answer confirmed (retries are safe); one confirm happened.
+    assert [a.code for a in answers] == [200] * 10
+    assert sum([await i.metric("qrlogin_sessions_total", outcome="confirmed") for i in cluster_instances]) == 1
+    codes = {(await i.wait(session["cursor"], status=1)).body["code"] for i in cluster_instances}
+    assert len(codes) == 1
 
 
 async def test_redis_cluster_flag_turns_a_redis_url_into_a_cluster_url(cluster: Cluster) -> None:
@@ -165,7 +170,7 @@ async def test_a_master_restart_resubscribes_and_wakes_a_parked_waiter(
             break
     assert (await app_side.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
     parked = asyncio.ensure_future(pc_side.wait(session["cursor"], status=1, timeout=60))
-    assert await pc_side.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    assert await parked_waiters(pc_side.registry).until(lambda r: r.waiters == 1, timeout=5)
     subscriptions = pc_side.listener.subscriptions
 
     victim.kill()

@@ -48,9 +48,12 @@ async def test_whole_login_from_qr_to_token(service: Instance) -> None:
     me = await service.request("GET", "/me", headers={"Authorization": f"Bearer {token.body['token']}"})
     assert me.code == 200 and me.body["user"]["sub"] == "alice"
 
-    # The code is spent and the session gone: the PC's next wait says expired.
+    # The code is spent: a retry (its first answer lost) gets the same login, not a second one;
+    # the PC's next wait says expired.
     again = await service.post("/token", {"cursor": session["cursor"], "code": code})
-    assert again.code == 400 and again.error == "invalid_grant"
+    assert again.code == 200 and again.body["token"] == token.body["token"]
+    assert 0 < again.body["expires_in"] <= 300
+    assert await service.metric("qrlogin_sessions_total", outcome="exchanged") == 1
     gone = await service.wait(session["cursor"], status=2)
     assert gone.body["status"] == -1 and gone.body["state"] == "expired"
 

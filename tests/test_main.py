@@ -62,7 +62,7 @@ async def service_process() -> AsyncIterator[Process]:
 def test_main_refuses_an_unknown_event_loop() -> None:
     process = run_main("--event-loop=tokio")
     assert process.wait() != 0
-    assert any("--event-loop must be 'uvloop' or 'asyncio', not 'tokio'" in line for line in process.lines)
+    assert any("qrlogin: --event-loop: 'tokio' is not one of uvloop, asyncio" in line for line in process.lines)
     process.stop()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from diagnostics.parked import parked_waiters
 from tests.conftest import MakeInstance
 from tests.procs import RedisServer, require_program
 from tests.service import Answer, Instance
@@ -42,12 +43,12 @@ class Outage:
         self.halfway = asyncio.Event()
 
     async def call(self, request: Callable[[], Awaitable[Answer]]) -> Answer:
-        """``request`` until it is not a 503; a 503 waits for Redis to be back."""
+        """``request`` until it is not a 503; a 503 waits for Redis to be back, then retries (a retry is safe)."""
         for _ in range(MAX_ATTEMPTS):
             answer = await request()
             if answer.code != 503:
                 return answer
-            assert answer.error == "storage_unavailable"
+            assert answer.error in ("storage_unavailable", "outcome_unknown"), answer.body
             self.unavailable += 1
             await self.up.wait()
         raise AssertionError(f"still 503 after {MAX_ATTEMPTS} attempts")
@@ -62,8 +63,8 @@ async def login(pc: Instance, phone: Instance, outage: Outage) -> int:
     scanned = await outage.call(lambda: phone.post("/scan", {"uuid": uuid}, user="alice-token"))
     assert scanned.code == 200, scanned.body
     answer = await outage.call(lambda: phone.post("/confirm", {"uuid": uuid}, user="alice-token"))
-    # A confirm whose answer was cut off may have happened: then it reads as already confirmed.
-    assert answer.code == 200 or answer.error == "invalid_state", answer.body
+    # A confirm whose answer was cut off may have happened: its retry answers as the first would have.
+    assert answer.code == 200, answer.body
     outage.confirmed += 1
     if outage.confirmed == BEFORE_KILL:
         outage.halfway.set()
@@ -76,7 +77,7 @@ async def login(pc: Instance, phone: Instance, outage: Outage) -> int:
     token = await outage.call(lambda: pc.post("/token", {"cursor": cursor, "code": code}))
     tokens += token.code == 200
     again = await outage.call(lambda: phone.post("/token", {"cursor": cursor, "code": code}))
-    assert again.code == 400 and again.error == "invalid_grant"
+    assert again.code == 200 and again.body["token"] == token.body["token"]  # the one login, not a second
     return tokens
 
 
@@ -91,7 +92,7 @@ async def test_redis_killed_and_restarted_mid_flow_loses_no_login_and_doubles_no
     # A PC parked before the outage, on a session the outage must not disturb.
     parked_session = await pc.new_session()
     parked = asyncio.ensure_future(pc.wait(parked_session["cursor"]))
-    assert await pc.registry.wait_until(lambda r: r.waiters == 1, timeout=5)
+    assert await parked_waiters(pc.registry).until(lambda r: r.waiters == 1, timeout=5)
 
     logins = asyncio.gather(*(login(pc, phone, outage) for _ in range(LOGINS)))
     await asyncio.wait_for(outage.halfway.wait(), timeout=30)

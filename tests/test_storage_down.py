@@ -17,7 +17,7 @@ async def test_requests_answer_503_when_redis_is_unreachable(make_instance: Make
     from tests.service import Instance
 
     dead_url = f"unix://{Path(tempfile.gettempdir()) / 'qrlogin-no-such-redis.sock'}"
-    broken = Instance(dead_url, healthy.store.namespace, healthy.services.authenticator)
+    broken = Instance(dead_url, healthy.store.namespace, healthy.authenticator)
     await broken.start(listen=False)
     try:
         started = time.monotonic()

@@ -35,14 +35,19 @@ SCENARIOS: dict[str, Scenario] = {
     "confirm-scanned-by-other": Scenario([("scan", "alice-token")], "confirm", "bob-token", 409, "user_mismatch", 1),
     "cancel-scanned-by-other": Scenario([("scan", "alice-token")], "cancel", "bob-token", 409, "user_mismatch", 1),
     # refused: confirmed is final, and cannot be switched to another user
-    "confirm-confirmed": Scenario(ALICE_CONFIRMED, "confirm", "alice-token", 409, "invalid_state", 2),
+    # a retry by the user whose change it already is (its first answer lost): answered alike, nothing changes
+    "confirm-confirmed-again": Scenario(ALICE_CONFIRMED, "confirm", "alice-token", 200, None, 2),
+    "cancel-denied-again": Scenario([("cancel", "alice-token")], "cancel", "alice-token", 200, None, 3),
+    "cancel-scanned-denied-again": Scenario(
+        [("scan", "alice-token"), ("cancel", "alice-token")], "cancel", "alice-token", 200, None, 3
+    ),
     "confirm-confirmed-by-other": Scenario(ALICE_CONFIRMED, "confirm", "bob-token", 409, "invalid_state", 2),
     "scan-confirmed": Scenario(ALICE_CONFIRMED, "scan", "alice-token", 409, "invalid_state", 2),
     "cancel-confirmed": Scenario(ALICE_CONFIRMED, "cancel", "alice-token", 409, "invalid_state", 2),
     # refused: denied is final, nothing revives it
     "confirm-denied": Scenario([("cancel", "alice-token")], "confirm", "alice-token", 409, "invalid_state", 3),
     "scan-denied": Scenario([("cancel", "alice-token")], "scan", "alice-token", 409, "invalid_state", 3),
-    "cancel-denied": Scenario([("cancel", "alice-token")], "cancel", "alice-token", 409, "invalid_state", 3),
+    "cancel-denied-by-other": Scenario([("cancel", "alice-token")], "cancel", "bob-token", 409, "invalid_state", 3),
     "confirm-denied-by-other": Scenario([("cancel", "alice-token")], "confirm", "bob-token", 409, "invalid_state", 3),
 }
 

@@ -22,6 +22,12 @@ from runtime.metrics import Metrics
 
 access_log = logging.getLogger("qrlogin.access")
 
+#: the wire codes of every storage failure (the unreachable, full, read-only and unknown-outcome kinds)
+STORAGE_ERROR_CODES = frozenset(
+    [StorageUnavailable.error, *(kind.error for kind in StorageUnavailable.__subclasses__())]
+)
+
+
 #: longest path written to the log
 MAX_LOGGED_PATH = 200
 
@@ -42,7 +48,7 @@ class RequestLog:
         self._metrics.request_latency.labels(name).observe(seconds)
         if error == RateLimited.error:
             self._metrics.rate_limited.labels(name).inc()
-        elif error == StorageUnavailable.error:
+        elif error in STORAGE_ERROR_CODES:
             self._metrics.redis_errors.labels("request").inc()
         record = {
             "method": request.method,

@@ -1,0 +1,120 @@
+"""The login flow as one service: what each step checks, changes and records, with no HTTP in sight.
+
+Every step reads as guard clauses: over a limit? refused; credential
+rejected? refused; the atomic transition refuses? refused; else the change is
+made (in one Lua script) and its outcome recorded.  A step that fails leaves
+the session as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from auth import Authenticator
+from login.errors import InvalidGrant
+from login.events import LoginEvents, Outcome
+from login.models import CODE_PATTERN, Cursor, Identity, NewSession, Requester, SessionView, Status
+from redis_map.ratelimit import RateLimiter
+from redis_map.store import SessionStore
+
+
+class TokenSigner(Protocol):
+    """Signs the login token a PC gets for an exchanged code."""
+
+    ttl: int
+
+    def issue(self, user: Identity) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """A scanned session as the app is shown it: the requesting PC, and who scanned."""
+
+    view: SessionView
+    user: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """What an exchanged code yields: who logged in, and their signed login token."""
+
+    user: Identity
+    token: str
+    expires_in: int
+
+
+class LoginService:
+    """Creates sessions, moves them on the app's word, and exchanges their codes; raises LoginErrors."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        authenticator: Authenticator,
+        limiter: RateLimiter,
+        events: LoginEvents,
+        tokens: TokenSigner,
+    ) -> None:
+        self.store = store
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.events = events
+        self.tokens = tokens
+
+    async def create(self, requester: Requester) -> NewSession:
+        """A new waiting session for the PC ``requester`` describes."""
+        await self.limiter.check_session_request(requester.ip)
+        session = await self.store.create(requester)
+        await self.events.opened(session.uuid, self.store.session_ttl)
+        return session
+
+    async def scan(self, uuid: str, authorization: str, ip: str) -> Scanned:
+        """waiting -> scanned by the credential's user (again by the same user: unchanged)."""
+        user = await self._identify(authorization, ip)
+        return Scanned(await self.store.scan(uuid, user), user)
+
+    async def confirm(self, uuid: str, authorization: str, ip: str) -> Status:
+        """scanned -> confirmed, by the user who scanned; the PC's waiters wake with a one-time code.
+
+        The same user's retry, once confirmed, is answered alike and recorded once.
+        """
+        user = await self._identify(authorization, ip)
+        moved = await self.store.confirm(uuid, user)
+        if moved.changed:
+            await self.events.outcome(Outcome.CONFIRMED, uuid, user=user.sub, ip=ip)
+        return moved.status
+
+    async def cancel(self, uuid: str, authorization: str, ip: str) -> Status:
+        """waiting/scanned -> denied; final.  The same user's retry, once denied, is answered alike."""
+        user = await self._identify(authorization, ip)
+        moved = await self.store.cancel(uuid, user)
+        if moved.changed:
+            await self.events.outcome(Outcome.DENIED, uuid, user=user.sub, ip=ip)
+        return moved.status
+
+    async def exchange(self, cursor: Cursor, code: str, ip: str) -> Login:
+        """The confirmed session's one-time code, with its cursor, for a login token.
+
+        Exactly one exchange happens; a retry with the same cursor and code
+        shortly after (its first answer lost to a timeout) gets the same login.
+        """
+        if not CODE_PATTERN.fullmatch(code):
+            raise InvalidGrant()
+        exchanged = await self.store.exchange(cursor, code, self._signed_login)
+        if exchanged.first:
+            await self.events.outcome(Outcome.EXCHANGED, cursor.uuid, user=exchanged.user.sub, ip=ip)
+        expires_at, _, token = exchanged.login.partition(" ")
+        expires_in = max(0, int(expires_at) - int(time.time()))
+        return Login(user=exchanged.user, token=token, expires_in=expires_in)
+
+    def _signed_login(self, user: Identity) -> str:
+        """The login kept for a retried exchange: ``<expires at> <token>``."""
+        return f"{int(time.time()) + self.tokens.ttl} {self.tokens.issue(user)}"
+
+    async def _identify(self, authorization: str, ip: str) -> Identity:
+        """The app's user, once the per-IP limit, the auth server and the per-user limit agree."""
+        await self.limiter.check_action(ip)
+        user = await self.authenticator.identify(authorization)
+        await self.limiter.check_user_action(user.sub)
+        return user

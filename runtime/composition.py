@@ -1,0 +1,169 @@
+"""The composition root: every object the service runs on, built from Settings in one place.
+
+``main.py`` serves what this builds, the tests build their instances here, and
+the benchmark runs ``main.py``; nothing else constructs the service's parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from tornado.httputil import HTTPServerConnectionDelegate
+from tornado.web import Application
+
+import diagnostics
+from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
+from auth.measured import MeasuredAuthenticator
+from handlers import Services, make_app
+from handlers.middleware.proxy import behind_proxies
+from handlers.middleware.security import HttpPolicy
+from login.events import LoginEvents
+from login.qr import QrRenderer
+from login.service import LoginService
+from login.waiters import WaiterRegistry
+from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
+from redis_map.audit import AuditLog, AuditSweeper
+from redis_map.connection.connect import RedisClient
+from redis_map.ratelimit import RateLimiter
+from runtime.metrics import Metrics
+from runtime.settings import Settings
+from runtime.shutdown import Shutdown
+
+log = logging.getLogger("qrlogin")
+
+
+def build_tokens(settings: Settings) -> TokenIssuer:
+    """The login-token signer; built before any fork, so every worker signs with the one key, even a random one."""
+    secret = settings.secret
+    if not secret:
+        log.warning("no --secret: login tokens are signed with a random key and die with this process")
+        secret = secrets.token_urlsafe(32)
+    return TokenIssuer(secret, ttl=settings.token_ttl)
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    """The check of the app's credential: the UserInfo endpoint, or demo identities (said loudly)."""
+    if settings.auth_url:
+        return UserInfoClient(settings.auth_url, timeout=settings.auth_timeout)
+    log.warning("=" * 72)
+    log.warning("DEMO MODE: no --auth-url; anyone sending 'Bearer demo:<name>' is <name>.")
+    log.warning("Never expose this to real users.")
+    log.warning("=" * 72)
+    return DemoAuthenticator()
+
+
+@dataclass(frozen=True)
+class Service:
+    """One running instance's parts, for whoever serves or inspects it."""
+
+    settings: Settings
+    redis: RedisClient
+    store: SessionStore
+    registry: WaiterRegistry
+    listener: ChangeListener
+    metrics: Metrics
+    audit: AuditLog
+    login: LoginService
+    #: what the handlers are given
+    services: Services
+    app: Application
+    #: the app behind the trusted proxies: what the HTTP server serves
+    delegate: HTTPServerConnectionDelegate
+
+
+@asynccontextmanager
+async def open_audit_log(settings: Settings) -> AsyncIterator[AuditLog]:
+    """The audit stream of the service that ``settings`` describe, for reading it (``python main.py audit``)."""
+    redis = connect(settings.redis_url)
+    try:
+        store = SessionStore(redis, namespace=settings.namespace)
+        yield AuditLog(redis, namespace=settings.namespace, session_key=store.key)
+    finally:
+        await redis.aclose()
+
+
+@asynccontextmanager
+async def open_service(
+    settings: Settings,
+    redis_url: str,
+    *,
+    tokens: TokenIssuer,
+    authenticator: Authenticator | None = None,
+    demo: bool | None = None,
+    listen: bool = True,
+    sweep: bool = True,
+) -> AsyncIterator[Service]:
+    """Build the service on ``redis_url``, start its background tasks, and close it all on exit.
+
+    ``authenticator`` replaces the one the settings name (tests bring their
+    own, with ``demo`` saying whether the phone page offers demo identities);
+    ``listen`` and ``sweep`` start the change listener and the audit sweep.
+    """
+    async with AsyncExitStack() as stack:
+        redis = connect(redis_url)
+        stack.push_async_callback(redis.aclose)
+        pubsub_redis = connect_pubsub(redis_url)
+        stack.push_async_callback(pubsub_redis.aclose)
+        namespace = settings.namespace
+
+        store = SessionStore(redis, namespace=namespace, session_ttl=settings.session_ttl, code_ttl=settings.code_ttl)
+        registry = WaiterRegistry()
+        listener = ChangeListener(pubsub_redis, store.channel, registry)
+        if listen:
+            await listener.start()
+        stack.push_async_callback(listener.stop)
+
+        metrics = Metrics()
+        audit = AuditLog(redis, namespace=namespace, session_key=store.key)
+        events = LoginEvents(metrics, audit, code_ttl=settings.code_ttl)
+        if sweep:
+            sweeper = AuditSweeper(audit, on_expired=events.expired)
+            sweeper.start()
+            stack.push_async_callback(sweeper.stop)
+
+        if authenticator is None:  # else the caller's, and the caller closes it
+            authenticator = build_authenticator(settings)
+            stack.callback(authenticator.close)
+        limiter = RateLimiter(
+            redis, namespace=namespace, limits=settings.rate_limits, wait_timeout=settings.wait_timeout
+        )
+        login = LoginService(store, MeasuredAuthenticator(authenticator, metrics), limiter, events, tokens)
+
+        services = Services(
+            login=login,
+            store=store,
+            registry=registry,
+            tokens=tokens,
+            renderer=QrRenderer(),
+            metrics=metrics,
+            limiter=limiter,
+            public_url=settings.public_url,
+            wait_timeout=settings.wait_timeout,
+            demo=settings.demo if demo is None else demo,
+            idle_codes=settings.idle_codes,
+            policy=HttpPolicy(cors_origins=settings.cors_origins),
+            listener=listener,
+            shutdown=Shutdown(),
+        )
+        app = make_app(services)
+        if settings.loop_probe:  # benchmarks: the diagnostics plug-in
+            probe = diagnostics.start_probe()
+            stack.callback(probe.stop)
+            app.add_handlers(r".*", diagnostics.routes(registry, probe))
+        yield Service(
+            settings=settings,
+            redis=redis,
+            store=store,
+            registry=registry,
+            listener=listener,
+            metrics=metrics,
+            audit=audit,
+            login=login,
+            services=services,
+            app=app,
+            delegate=behind_proxies(app, settings.trusted_proxies),
+        )

@@ -1,0 +1,333 @@
+"""The service's settings: read once, from the command line and the environment, into one typed object.
+
+Every option ``--some-name`` can also be set as ``QRLOGIN_SOME_NAME``; the
+command line wins.  A wrong value, from either place, is a ``SettingsError``
+whose message names the option (or the variable) and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from handlers.middleware.proxy import TrustedProxies
+from handlers.middleware.security import parse_origins
+from redis_map.connection.connect import redis_url_of
+from redis_map.ratelimit import RateLimits
+from runtime.process import EVENT_LOOPS
+
+#: prefix of the environment variables that set options
+ENV_PREFIX = "QRLOGIN_"
+#: shortest --secret accepted: HS256 wants at least 256 bits of key
+MIN_SECRET_LENGTH = 32
+#: the log levels --log-level accepts
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is told at start, checked and typed."""
+
+    port: int = 8080
+    address: str = ""
+    #: "" for an embedded Redis
+    redis_url: str = ""
+    processes: int = 1
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    #: "" for demo mode
+    auth_url: str = ""
+    auth_timeout: float = 5.0
+    #: the URL phones reach the service at; None: as the PC's request did
+    public_url: str | None = None
+    #: "" for a random key per start
+    secret: str = ""
+    session_ttl: float = 120.0
+    wait_timeout: float = 25.0
+    code_ttl: float = 60.0
+    token_ttl: int = 3600
+    namespace: str = "qrlogin"
+    #: None: the abuse limits are off
+    rate_limits: RateLimits | None = field(default_factory=RateLimits)
+    cors_origins: frozenset[str] = frozenset()
+    #: fresh codes the PC page fetches on expiry with nobody scanning, before it stops and asks
+    idle_codes: int = 5
+    app_name: str = "qrlogin"
+    logo: Path | None = None
+    after_login_url: str | None = None
+    event_loop: str = "uvloop"
+    loop_probe: bool = False
+    log_level: str = "info"
+
+    @property
+    def demo(self) -> bool:
+        """Demo mode: no auth server; ``Bearer demo:<name>`` is <name>."""
+        return not self.auth_url
+
+
+# -- value parsers: each takes the text and returns the value, or raises ValueError saying why ----------
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"{value} is out of range ({low}..{high if high is not None else ''})")
+        return value
+
+    return parse
+
+
+def _http_url(text: str) -> str:
+    if not text:
+        return text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not an http:// or https:// URL (with a host)")
+    return text.rstrip("/")
+
+
+def _optional_http_url(text: str) -> str | None:
+    return _http_url(text) or None
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def _choice(choices: Sequence[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _secret(text: str) -> str:
+    if text and len(text) < MIN_SECRET_LENGTH:
+        raise ValueError(f"is too short to sign with: give at least {MIN_SECRET_LENGTH} characters")
+    return text
+
+
+def _rate_limits(text: str) -> RateLimits | None:
+    return RateLimits.parse(text)
+
+
+def _logo(text: str) -> Path | None:
+    if not text:
+        return None
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError(f"{text!r} is not a readable file")
+    return path
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its flag, where it lands in Settings, how it is read, and its help."""
+
+    name: str
+    group: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+    metavar: str = "VALUE"
+    #: a flag that may be given alone (``--loop-probe``) meaning true
+    flag: bool = False
+    #: the Settings field it sets (default: the name with '-' as '_')
+    target: str = ""
+
+    @property
+    def dest(self) -> str:
+        return self.target or self.name.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("port", "Listening", _whole(0, 65535), "8080", "port to listen on (0: any free port)", "PORT"),
+    Option("address", "Listening", str, "", "address to listen on (default: all interfaces)", "ADDR"),
+    Option("processes", "Listening", _whole(0), "1", "worker processes sharing the port (0: one per core)", "N"),
+    Option(
+        "public-url", "Listening", _optional_http_url, "",
+        "the URL phones reach the service at; the QR encodes <URL>/s/<uuid> (default: as the PC reached us)", "URL",
+    ),
+    Option(
+        "trusted-proxies", "Listening", TrustedProxies.parse, "",
+        "IPs/CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP are believed", "CIDRS",
+    ),
+    Option(
+        "redis-url", "Redis", str, "",
+        "redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// URL (default: an embedded Redis)",
+        "URL",
+    ),
+    Option("redis-cluster", "Redis", _flag, "false", "--redis-url names a node of a Redis Cluster", flag=True),
+    Option("namespace", "Redis", str, "qrlogin", "prefix of every Redis key and channel", "NAME"),
+    Option(
+        "auth-url", "The app's credential", _http_url, "",
+        "the OpenID Connect UserInfo URL that checks the app's bearer token (default: demo mode)", "URL",
+    ),
+    Option("auth-timeout", "The app's credential", _positive_number, "5", "seconds to wait for the auth server", "S"),
+    Option("session-ttl", "The login flow", _positive_number, "120", "seconds a session lives until confirmed", "S"),
+    Option("wait-timeout", "The login flow", _positive_number, "25", "seconds a /wait stays parked", "S"),
+    Option("code-ttl", "The login flow", _positive_number, "60", "seconds the PC has to exchange its code", "S"),
+    Option("token-ttl", "The login flow", _whole(1), "3600", "seconds a login token stays valid", "S"),
+    Option(
+        "secret", "The login flow", _secret, "",
+        f"HMAC key signing login tokens, at least {MIN_SECRET_LENGTH} characters; share it across instances "
+        "(default: a random key per start)", "KEY",
+    ),
+    Option(
+        "rate-limit", "Abuse limits and browsers", _rate_limits, "on",
+        "on, off, or overrides such as 'uuid_ip=30/60,wait_ip=50'", "SPEC", target="rate_limits",
+    ),
+    Option(
+        "cors-origins", "Abuse limits and browsers", parse_origins, "",
+        "comma-separated origins allowed to call the API from a page on another origin", "ORIGINS",
+    ),
+    Option(
+        "idle-codes", "Pages", _whole(1), "5",
+        "fresh codes the PC page fetches when one expires with nobody scanning, before it asks", "N",
+    ),
+    Option("app-name", "Pages", str, "qrlogin", "the product name the pages show (\"Open <name> and scan\")", "NAME"),
+    Option("logo", "Pages", _logo, "", "an image file shown as the product's logo on both pages", "FILE"),
+    Option(
+        "after-login-url", "Pages", _optional_http_url, "",
+        "where the PC page goes once logged in (default: it shows who is logged in)", "URL",
+    ),
+    Option(
+        "event-loop", "Performance and diagnostics", _choice(EVENT_LOOPS), "uvloop",
+        "uvloop (faster), or asyncio for asyncio's own loop", "LOOP",
+    ),
+    Option(
+        "loop-probe", "Performance and diagnostics", _flag, "false",
+        "benchmarks: measure event-loop stalls, served at /debug/stats", flag=True,
+    ),
+    Option("log-level", "Performance and diagnostics", _choice(LOG_LEVELS), "info", "debug, info, warning or error",
+           "LEVEL"),
+)  # fmt: skip
+
+#: the commands ``python main.py <command>`` runs instead of the service
+COMMANDS = {"audit": "read the audit stream of login outcomes (see: python main.py audit --help)"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting: one clear line is the caller's to print."""
+
+    def error(self, message: str) -> Any:  # argparse's signature returns NoReturn
+        raise SettingsError(message)
+
+
+def build_parser(options: Sequence[Option] = OPTIONS, prog: str = "python main.py") -> argparse.ArgumentParser:
+    """The parser for ``options``, grouped, each help line naming its variable and default."""
+    commands = "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
+    parser = _Parser(
+        prog=prog,
+        description="qrlogin: scan a QR code with the mobile app to log in on the PC.",
+        epilog=f"commands:\n{commands}\n\nWith no options: an embedded Redis, demo auth, port 8080.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        add_help=True,
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for option in options:
+        group = groups.get(option.group) or groups.setdefault(option.group, parser.add_argument_group(option.group))
+        shown = f"default: {option.default}" if option.default else "default: none"
+        help_text = f"{option.help} [{option.env}; {shown}]"
+        if option.flag:
+            group.add_argument(f"--{option.name}", dest=option.dest, nargs="?", const="true", metavar="BOOL",
+                               help=help_text)  # fmt: skip
+        else:
+            group.add_argument(f"--{option.name}", dest=option.dest, metavar=option.metavar, help=help_text)
+    return parser
+
+
+def _unknown(arguments: Sequence[str], options: Sequence[Option]) -> SettingsError:
+    first = arguments[0]
+    flag = first.partition("=")[0]
+    if not flag.startswith("--"):
+        return SettingsError(f"unexpected argument {first!r} (options are written --name=value; see --help)")
+    close = difflib.get_close_matches(flag, [f"--{option.name}" for option in options], n=1)
+    hint = f" (did you mean {close[0]}?)" if close else " (see --help)"
+    return SettingsError(f"unknown option {flag}{hint}")
+
+
+def options_named(*names: str) -> tuple[Option, ...]:
+    """The service's options of these names, for a command that needs only them."""
+    return tuple(option for option in OPTIONS if option.name in names)
+
+
+def read_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """The settings from ``argv`` (without the program name) over ``environ``; SettingsError if one is wrong."""
+    parser = build_parser()
+    given, rest = parser.parse_known_args(list(argv))
+    if rest:
+        raise _unknown(rest, OPTIONS)
+    return settings_from(given, environ, OPTIONS)
+
+
+def settings_from(given: argparse.Namespace, environ: Mapping[str, str], options: Sequence[Option]) -> Settings:
+    """Settings from parsed arguments over ``environ``, for ``options`` (the rest keep their defaults)."""
+    values: dict[str, Any] = {}
+    for option in options:
+        text = getattr(given, option.dest)
+        where = f"--{option.name}"
+        if text is None:
+            text = environ.get(option.env)
+            where = option.env
+        if text is None:
+            continue
+        try:
+            values[option.dest] = option.parse(text)
+        except ValueError as exc:
+            raise SettingsError(f"{where}: {exc}") from None
+    cluster = values.pop("redis_cluster", False)
+    if "redis_url" in values or cluster:
+        try:
+            values["redis_url"] = redis_url_of(values.get("redis_url", ""), cluster=cluster)
+        except ValueError as exc:
+            raise SettingsError(f"--redis-url: {exc}") from None
+    known = {item.name for item in fields(Settings)}
+    return Settings(**{key: value for key, value in values.items() if key in known})
+
+
+def set_up_logging(level: str) -> None:
+    """Tornado's log format (coloured on a terminal) on stderr, at ``level``."""
+    from tornado.log import LogFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper()))
