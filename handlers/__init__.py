@@ -13,7 +13,7 @@ from handlers.base import BaseHandler, NotFoundHandler
 from handlers.middleware.accesslog import InFlight, RequestLog
 from handlers.middleware.security import HttpPolicy, security_transform
 from handlers.ops import HealthHandler, MetricsHandler, ReadyHandler
-from handlers.pages import LoginPageHandler, PageNotFoundHandler, PhonePageHandler, load_translations, page_settings
+from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_routes, page_settings
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
@@ -49,6 +49,8 @@ class Services:
     demo: bool = False
     #: fresh codes the PC page fetches on expiry with nobody scanning, before it stops and asks
     idle_codes: int = 5
+    #: the product's name and logo on the pages, and where the PC goes once logged in
+    branding: Branding = DEFAULT_BRANDING
     #: security headers and the origins allowed cross-origin
     policy: HttpPolicy = field(default_factory=HttpPolicy)
     #: the change subscription, for /readyz
@@ -90,9 +92,7 @@ def make_app(services: Services, **settings: Any) -> Application:
         url(r"/cancel", CancelHandler, actions),
         url(r"/token", TokenHandler, actions),
         url(r"/me", MeHandler, dict(tokens=services.tokens)),
-        url(r"/", LoginPageHandler, dict(idle_codes=services.idle_codes)),
-        url(r"/s/([0-9a-f]{32})", PhonePageHandler, dict(store=store, demo=services.demo)),
-        url(r"/s/.*", PageNotFoundHandler),
+        *page_routes(store, demo=services.demo, idle_codes=services.idle_codes, branding=services.branding),
         url(r"/healthz", HealthHandler),
         url(r"/readyz", ReadyHandler, dict(store=store, shutdown=services.shutdown, listener=services.listener)),
         url(r"/metrics", MetricsHandler, dict(metrics=metrics)),

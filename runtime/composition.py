@@ -145,6 +145,7 @@ async def open_service(
             wait_timeout=settings.wait_timeout,
             demo=settings.demo if demo is None else demo,
             idle_codes=settings.idle_codes,
+            branding=settings.branding,
             policy=HttpPolicy(cors_origins=settings.cors_origins),
             listener=listener,
             shutdown=Shutdown(),

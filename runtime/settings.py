@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from handlers.middleware.proxy import TrustedProxies
 from handlers.middleware.security import parse_origins
+from handlers.pages import Branding, Logo
 from redis_map.connection.connect import redis_url_of
 from redis_map.ratelimit import RateLimits
 from runtime.process import EVENT_LOOPS
@@ -68,6 +69,11 @@ class Settings:
     event_loop: str = "uvloop"
     loop_probe: bool = False
     log_level: str = "info"
+
+    @property
+    def branding(self) -> Branding:
+        """What the pages call the product, its logo, and where the PC goes once logged in."""
+        return Branding(app_name=self.app_name, logo_path=self.logo, after_login_url=self.after_login_url)
 
     @property
     def demo(self) -> bool:
@@ -145,10 +151,12 @@ def _rate_limits(text: str) -> RateLimits | None:
 def _logo(text: str) -> Path | None:
     if not text:
         return None
-    path = Path(text)
-    if not path.is_file():
-        raise ValueError(f"{text!r} is not a readable file")
-    return path
+    Logo.load(Path(text))  # ValueError says why it cannot be the logo
+    return Path(text)
+
+
+def _optional(text: str) -> str | None:
+    return text or None
 
 
 @dataclass(frozen=True)
@@ -223,8 +231,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("app-name", "Pages", str, "qrlogin", "the product name the pages show (\"Open <name> and scan\")", "NAME"),
     Option("logo", "Pages", _logo, "", "an image file shown as the product's logo on both pages", "FILE"),
     Option(
-        "after-login-url", "Pages", _optional_http_url, "",
-        "where the PC page goes once logged in (default: it shows who is logged in)", "URL",
+        "after-login-url", "Pages", _optional, "",
+        "where the PC page goes once logged in: a path here or an http(s) URL (default: it says who is logged in)",
+        "URL",
     ),
     Option(
         "event-loop", "Performance and diagnostics", _choice(EVENT_LOOPS), "uvloop",
@@ -319,7 +328,12 @@ def settings_from(given: argparse.Namespace, environ: Mapping[str, str], options
         except ValueError as exc:
             raise SettingsError(f"--redis-url: {exc}") from None
     known = {item.name for item in fields(Settings)}
-    return Settings(**{key: value for key, value in values.items() if key in known})
+    settings = Settings(**{key: value for key, value in values.items() if key in known})
+    try:
+        settings.branding  # noqa: B018 (checks the pages' options together)
+    except ValueError as exc:
+        raise SettingsError(f"--app-name/--after-login-url: {exc}") from None
+    return settings
 
 
 def set_up_logging(level: str) -> None:

@@ -12,9 +12,7 @@ pytest.importorskip("playwright", reason="playwright not installed: pip install 
 from playwright.async_api import Page, expect
 
 from auth import DemoAuthenticator
-from handlers.pages import Branding
 from tests.conftest import MakeInstance
-from tests.pages.branding import mount_pages
 from tests.pages.conftest import PHONE, Decode, NewPage, Snap, csp_violations, open_login
 from tests.service import Instance
 
@@ -173,8 +171,7 @@ async def test_zhang_wei_logs_in_from_the_demo_phone_page(
 async def test_after_login_the_pc_goes_on_with_the_token_left_in_session_storage(
     make_instance: MakeInstance, new_page: NewPage
 ) -> None:
-    service = await demo_instance(make_instance)
-    mount_pages(service, Branding(app_name="Acme", after_login_url="/home?from=login"), demo=True)
+    service = await demo_instance(make_instance, app_name="Acme", after_login_url="/home?from=login")
     pc, session = await open_login(new_page, service)
     # The operator's page after login: here a stand-in on the same origin, which reads the token as a site would.
     home = "<!DOCTYPE html><title>Home</title><h1>Home</h1>"
@@ -191,9 +188,7 @@ async def test_after_login_the_pc_goes_on_with_the_token_left_in_session_storage
     assert await pc.evaluate("history.length") == entries
 
 
-async def test_a_reload_keeps_the_login_and_log_out_starts_over(
-    make_instance: MakeInstance, new_page: NewPage
-) -> None:
+async def test_a_reload_keeps_the_login_and_log_out_starts_over(make_instance: MakeInstance, new_page: NewPage) -> None:
     service = await demo_instance(make_instance)
     pc, session = await open_login(new_page, service)
     assert (await service.approve(session["uuid"], "demo:erin")).code == 200

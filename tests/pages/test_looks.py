@@ -19,9 +19,8 @@ pytest.importorskip("playwright", reason="playwright not installed: pip install 
 from playwright.async_api import Page, expect
 
 from auth import DemoAuthenticator
-from handlers.pages import Branding
 from tests.conftest import MakeInstance
-from tests.pages.branding import mount_pages, png
+from tests.pages.branding import png
 from tests.pages.conftest import PHONE, NewPage, Snap, csp_violations, open_login
 
 #: the operator's name for the product in these shots
@@ -145,9 +144,8 @@ async def test_every_state_looks_finished(
     language = LANGUAGES[lang]
     logo = tmp_path / "logo.png"
     logo.write_bytes(png(64))
-    branding = Branding(app_name=APP, logo_path=logo)
-    service = await make_instance(authenticator=DemoAuthenticator(), demo=True)
-    mount_pages(service, branding, demo=True)
+    branding = dict(app_name=APP, logo=logo)
+    service = await make_instance(authenticator=DemoAuthenticator(), demo=True, **branding)
 
     pc, session = await open_login(new_page, service, locale=language.accept, **PC)
     await expect(pc.locator("h1")).to_have_text(language.pc_title)
@@ -196,8 +194,7 @@ async def test_every_state_looks_finished(
     await shoot(phone, snap, "10-phone-expired-code", language)
 
     # Outside demo mode, opened without the app (say, by the camera app).
-    real = await make_instance()
-    mount_pages(real, branding)
+    real = await make_instance(**branding)
     third = await real.new_session()
     await phone.goto(third["qr_content"])
     await expect(phone.locator("#message")).to_have_text(language.need_app)

@@ -24,7 +24,7 @@ from handlers.pages import (
 )
 from redis_map import EmbeddedRedis, SessionStore
 from tests.conftest import MakeInstance
-from tests.pages.branding import mount_pages, png
+from tests.pages.branding import png
 from tests.service import Answer, Instance
 
 UNKNOWN_UUID = "0123456789abcdef0123456789abcdef"
@@ -165,8 +165,7 @@ def test_browser_language_ranks_by_quality() -> None:
 
 
 async def test_the_product_name_is_in_the_title_and_on_both_pages(make_instance: MakeInstance) -> None:
-    service = await make_instance(authenticator=DemoAuthenticator(), demo=True)
-    mount_pages(service, Branding(app_name="Acme </script>"), demo=True)
+    service = await make_instance(authenticator=DemoAuthenticator(), demo=True, app_name="Acme </script>")
     login = html(await get(service, "/"))
     assert "<title>Log in · Acme &lt;/script&gt;</title>" in login
     assert "Log in with Acme &lt;/script&gt;" in login
@@ -184,8 +183,7 @@ async def test_the_logo_is_served_with_its_type_and_cached_for_good(
 ) -> None:
     logo = tmp_path / "logo.png"
     logo.write_bytes(png(48))
-    service = await make_instance()
-    mount_pages(service, Branding(app_name="Acme", logo_path=logo))
+    service = await make_instance(app_name="Acme", logo=logo)
     page = html(await get(service, "/"))
     found = re.search(r'<img class="logo" src="(/brand/logo\?v=[0-9a-f]{16})"', page)
     assert found is not None
