@@ -17,7 +17,6 @@ from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_r
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
-from login.qr import QrRenderer
 from login.service import LoginService
 from login.waiters import WaiterRegistry
 from login.waiting import ChangeWaiter
@@ -37,7 +36,6 @@ class Services:
     registry: WaiterRegistry
     #: checks login tokens at /me
     tokens: TokenIssuer
-    renderer: QrRenderer
     metrics: Metrics
     #: abuse limits (the /wait slots)
     limiter: RateLimiter
@@ -76,7 +74,7 @@ def make_app(services: Services, **settings: Any) -> Application:
         url(
             r"/qr/([0-9a-f]{32})\.(svg|png)",
             QrImageHandler,
-            dict(store=store, renderer=services.renderer, public_url=services.public_url),
+            dict(login=services.login, public_url=services.public_url),
         ),
         url(
             r"/wait",

@@ -72,6 +72,8 @@ class Requester:
     ip: str
     user_agent: str
     created_at: float  # unix time
+    #: the service's URL as the PC reached it (or as configured): the QR sends phones there
+    reached_at: str = ""
 
     def as_json(self) -> dict[str, str]:
         created = datetime.fromtimestamp(self.created_at, tz=UTC)

@@ -32,8 +32,8 @@ from login.qr_mask import layout
 QUIET_ZONE = 4
 #: pixels per module in the PNG
 PNG_SCALE = 8
-#: rendered images kept in memory
-CACHE_SIZE = 512
+#: most bytes of rendered images kept in memory (bounded by size: an image's size depends on its content)
+CACHE_BYTES = 8 * 1024 * 1024
 #: error correction: M survives ~15% damage (glare on a screen) at a modest size
 EC_LEVEL = "M"
 
@@ -173,22 +173,32 @@ def render(content: str, kind: str) -> bytes:
 class QrRenderer:
     """Renders QR images (in ``executor`` if given) and caches them by content and kind."""
 
-    def __init__(self, executor: Executor | None = None) -> None:
+    def __init__(self, executor: Executor | None = None, *, cache_bytes: int = CACHE_BYTES) -> None:
         self._executor = executor
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        #: bytes of images held in the cache now
+        self.cached_bytes = 0
+
+    def cached(self, content: str, kind: str) -> bytes | None:
+        """The image if it is in the cache (then it costs nothing to serve), else None."""
+        image = self._cache.get((content, kind))
+        if image is not None:
+            self._cache.move_to_end((content, kind))
+        return image
 
     async def image(self, content: str, kind: str) -> bytes:
         """The QR of ``content`` as ``kind`` ('svg' or 'png')."""
-        key = (content, kind)
-        cached = self._cache.get(key)
+        cached = self.cached(content, kind)
         if cached is not None:
-            self._cache.move_to_end(key)
             return cached
         if self._executor is None:
             data = render(content, kind)
         else:
             data = await asyncio.get_running_loop().run_in_executor(self._executor, render, content, kind)
-        self._cache[key] = data
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self._cache[(content, kind)] = data
+        self.cached_bytes += len(data)
+        while self.cached_bytes > self._cache_bytes and self._cache:
+            _, dropped = self._cache.popitem(last=False)
+            self.cached_bytes -= len(dropped)
         return data

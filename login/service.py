@@ -9,6 +9,7 @@ the session as it was.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +17,7 @@ from auth import Authenticator
 from login.errors import InvalidGrant
 from login.events import LoginEvents, Outcome
 from login.models import CODE_PATTERN, Cursor, Identity, NewSession, Requester, SessionView, Status
+from login.qr import QrRenderer
 from redis_map.ratelimit import RateLimiter
 from redis_map.store import SessionStore
 
@@ -37,6 +39,19 @@ class Scanned:
 
 
 @dataclass(frozen=True, slots=True)
+class QrImage:
+    """A session's QR code as an image, and how long it stays good."""
+
+    data: bytes
+    expires_in: int
+
+
+def phone_url(base: str, uuid: str) -> str:
+    """What a session's QR encodes: its phone page at the service's public URL ``base``."""
+    return f"{base}/s/{uuid}"
+
+
+@dataclass(frozen=True, slots=True)
 class Login:
     """What an exchanged code yields: who logged in, and their signed login token."""
 
@@ -55,12 +70,14 @@ class LoginService:
         limiter: RateLimiter,
         events: LoginEvents,
         tokens: TokenSigner,
+        renderer: QrRenderer,
     ) -> None:
         self.store = store
         self.authenticator = authenticator
         self.limiter = limiter
         self.events = events
         self.tokens = tokens
+        self.renderer = renderer
 
     async def create(self, requester: Requester) -> NewSession:
         """A new waiting session for the PC ``requester`` describes."""
@@ -68,6 +85,21 @@ class LoginService:
         session = await self.store.create(requester)
         await self.events.opened(session.uuid, self.store.session_ttl)
         return session
+
+    async def qr_image(self, uuid: str, kind: str, ip: str, fallback_base: Callable[[], str]) -> QrImage:
+        """The session's QR as ``kind`` ('svg' or 'png'), pointing where the PC reached us at ``/uuid``.
+
+        ``fallback_base()`` serves sessions created before that was recorded.
+        Renders are limited per IP; an image served from the cache is free.
+        """
+        view = await self.store.require(uuid)
+        base = view.requester.reached_at if view.requester and view.requester.reached_at else fallback_base()
+        content = phone_url(base, uuid)
+        image = self.renderer.cached(content, kind)
+        if image is None:
+            await self.limiter.check_qr_render(ip)
+            image = await self.renderer.image(content, kind)
+        return QrImage(image, view.expires_in)
 
     async def scan(self, uuid: str, authorization: str, ip: str) -> Scanned:
         """waiting -> scanned by the credential's user (again by the same user: unchanged)."""

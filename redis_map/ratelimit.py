@@ -63,6 +63,8 @@ class RateLimits:
     action_ip: Rate = Rate(300, 60)
     #: the same per user, counted once the auth server named them
     action_user: Rate = Rate(60, 60)
+    #: QR images rendered (not served from the cache) per client IP: a login page needs one per code
+    qr_ip: Rate = Rate(60, 60)
     #: ``/wait`` parked at once on one session (one page polls; a few tabs or retries at most)
     wait_session: int = 5
     #: ``/wait`` parked at once from one client IP
@@ -124,6 +126,11 @@ class RateLimiter:
         """One ``POST /uuid`` from ``ip``."""
         if self.limits is not None:
             await self._count("uuid_ip", self.limits.uuid_ip, ip)
+
+    async def check_qr_render(self, ip: str) -> None:
+        """One QR image rendered for ``ip`` (one served from the cache is free)."""
+        if self.limits is not None:
+            await self._count("qr_ip", self.limits.qr_ip, ip)
 
     async def check_action(self, ip: str) -> None:
         """One app action from ``ip``, before its credential is checked."""

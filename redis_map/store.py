@@ -209,6 +209,7 @@ class SessionStore:
             "ip", requester.ip,
             "ua", requester.user_agent[:MAX_USER_AGENT],
             "created_at", repr(requester.created_at),
+            "base", requester.reached_at,
         ]  # fmt: skip
         async with storage_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key(uuid), items=fields)
@@ -326,6 +327,7 @@ class SessionStore:
             ip=fields.get("ip", ""),
             user_agent=fields.get("ua", ""),
             created_at=float(fields.get("created_at") or time.time()),
+            reached_at=fields.get("base", ""),
         )
         return SessionView(
             uuid=uuid,

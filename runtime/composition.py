@@ -131,14 +131,14 @@ async def open_service(
         limiter = RateLimiter(
             redis, namespace=namespace, limits=settings.rate_limits, wait_timeout=settings.wait_timeout
         )
-        login = LoginService(store, MeasuredAuthenticator(authenticator, metrics), limiter, events, tokens)
+        renderer = QrRenderer()
+        login = LoginService(store, MeasuredAuthenticator(authenticator, metrics), limiter, events, tokens, renderer)
 
         services = Services(
             login=login,
             store=store,
             registry=registry,
             tokens=tokens,
-            renderer=QrRenderer(),
             metrics=metrics,
             limiter=limiter,
             public_url=settings.public_url,

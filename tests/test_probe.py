@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import gc
-import io
 import resource
 import socket
 import time
@@ -13,8 +12,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
@@ -23,7 +20,6 @@ from auth import UserInfoClient
 from diagnostics.loopprobe import INTERVAL, LoopLagProbe
 from diagnostics.userinfo_server import AuthServer
 from handlers import make_app
-from login.qr import EC_LEVEL, QrRenderer
 from runtime.process import raise_fd_limit
 from tests.conftest import MakeInstance
 from tests.service import Client, Instance
@@ -190,14 +186,3 @@ def test_fd_limit_is_raised_to_the_hard_limit(low_fd_limit: int) -> None:
     assert raise_fd_limit() == low_fd_limit
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == low_fd_limit
 
-
-async def test_qr_png_decodes_to_its_content_and_is_cached() -> None:
-    renderer = QrRenderer()
-    content = "https://login.example.com/s/" + "ab" * 16
-    png = await renderer.image(content, "png")
-    (decoded,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert decoded.format == zxingcpp.BarcodeFormat.QRCode and decoded.text == content
-    assert decoded.ec_level == EC_LEVEL
-    assert await renderer.image(content, "png") is png
-    svg = await renderer.image(content, "svg")
-    assert svg.startswith(b"<svg") and b'viewBox="0 0 41 41"' in svg  # version 4 and the quiet zone
