@@ -24,6 +24,7 @@ from typing import cast
 from login.errors import StorageUnavailable
 from redis_map.connection.background import cancel_and_wait
 from redis_map.connection.connect import RedisClient
+from redis_map.keys import KeySpace
 from redis_map.store import storage_errors
 
 log = logging.getLogger("qrlogin.audit")
@@ -64,11 +65,11 @@ class AuditEntry:
 class AuditLog:
     """Appends outcomes to ``<namespace>:audit`` and finds expired sessions."""
 
-    def __init__(self, redis: RedisClient, *, namespace: str, session_key: Callable[[str], str]) -> None:
+    def __init__(self, redis: RedisClient, keys: KeySpace) -> None:
         self._redis = redis
-        self._session_key = session_key
-        self.stream = f"{namespace}:audit"
-        self.deadlines = f"{namespace}:audit:deadlines"
+        self._keys = keys
+        self.stream = keys.audit_stream
+        self.deadlines = keys.audit_deadlines
 
     async def record(self, outcome: str, uuid: str, **details: str) -> None:
         """Append one outcome; never a secret in ``details`` (user id and IP at most)."""
@@ -99,7 +100,7 @@ class AuditLog:
                 return []
             async with self._redis.pipeline(transaction=False) as pipe:
                 for uuid in due:
-                    pipe.pttl(self._session_key(uuid))
+                    pipe.pttl(self._keys.session(uuid))
                 ttls: list[int] = await pipe.execute()
             async with self._redis.pipeline(transaction=False) as pipe:
                 for uuid, ttl_ms in zip(due, ttls, strict=True):

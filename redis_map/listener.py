@@ -25,7 +25,8 @@ from redis_map.connection.connect import RedisClient
 from redis_map.connection.failures import STORAGE_ERRORS, SUBSCRIPTION_ERRORS
 from redis_map.connection.pubsub import first_failure, pump
 from redis_map.connection.sentinel import watch_master
-from redis_map.connection.sharded import ShardedSubscription, shard_channels
+from redis_map.connection.sharded import ShardedSubscription
+from redis_map.keys import KeySpace
 
 log = logging.getLogger("qrlogin.listener")
 
@@ -40,9 +41,9 @@ START_TIMEOUT = 10.0
 class ChangeListener:
     """Subscribes to the change channel and wakes the registry's waiters."""
 
-    def __init__(self, redis: RedisClient, channel: str, registry: WaiterRegistry) -> None:
+    def __init__(self, redis: RedisClient, keys: KeySpace, registry: WaiterRegistry) -> None:
         self._redis = redis
-        self._channel = channel
+        self._keys = keys
         self._registry = registry
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -70,7 +71,7 @@ class ChangeListener:
         while True:
             try:
                 if isinstance(self._redis, RedisCluster):
-                    subscription = ShardedSubscription(self._redis, shard_channels(self._channel))
+                    subscription = ShardedSubscription(self._redis, self._keys.shard_channels())
                     await subscription.run(self._on_subscribed, self._handle)
                 else:
                     await self._listen(self._redis)
@@ -84,7 +85,7 @@ class ChangeListener:
     async def _listen(self, redis: aioredis.Redis) -> None:
         pubsub = redis.pubsub()
         try:
-            await pubsub.subscribe(self._channel)
+            await pubsub.subscribe(self._keys.events)
             pool = redis.connection_pool
             if isinstance(pool, SentinelConnectionPool):
                 await first_failure(pump(pubsub, self._handle), watch_master(pool, pubsub))

@@ -26,6 +26,7 @@ from typing import Any
 
 from login.errors import RateLimited, StorageUnavailable
 from redis_map.connection.connect import RedisClient
+from redis_map.keys import KeySpace
 from redis_map.store import storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
@@ -111,7 +112,7 @@ class RateLimiter:
     ) -> None:
         self.limits = limits if redis is not None else None
         self._redis = redis
-        self._prefix = f"{namespace}:rl"
+        self._keys = KeySpace(namespace)
         #: how long a /wait slot lives if its holder never releases it
         self.slot_hold = wait_timeout + SLOT_SLACK
         if redis is not None:
@@ -150,7 +151,7 @@ class RateLimiter:
 
     def _key(self, rule: str, tag: str) -> str:
         """The key of one rule for one client or session; ``tag`` is its Cluster hash tag."""
-        return f"{self._prefix}:{rule}:{{{tag}}}"
+        return self._keys.rate_limit(rule, tag)
 
     async def _count(self, rule: str, rate: Rate, who: str) -> None:
         key = self._key(rule, _client_id(who))

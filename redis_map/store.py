@@ -43,7 +43,7 @@ from login.errors import (
 from login.models import Action, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.failures import STORAGE_ERRORS, Refusal, refusal_of, reply_code
-from redis_map.connection.sharded import shard_channel, shard_tag
+from redis_map.keys import KeySpace
 
 #: longest user agent kept for the phone to show
 MAX_USER_AGENT = 512
@@ -177,8 +177,8 @@ class SessionStore:
         self.namespace = namespace
         self.session_ttl = session_ttl
         self.code_ttl = code_ttl
-        #: where every change is announced as ``<uuid>:<status>`` (on a Cluster: the shard channels' stem)
-        self.channel = f"{namespace}:events"
+        #: every key and channel name
+        self.keys = KeySpace(namespace)
         #: a Cluster announces on per-slot shard channels (Redis >= 7), one server on one channel
         self.sharded = isinstance(redis, RedisCluster)
         self._publish = "SPUBLISH" if self.sharded else "PUBLISH"
@@ -187,11 +187,11 @@ class SessionStore:
         self._read = redis.register_script(_script("read.lua"))
 
     def key(self, uuid: str) -> str:
-        return f"{self.namespace}:session:{{{shard_tag(uuid)}}}{uuid}"
+        return self.keys.session(uuid)
 
     def channel_for(self, uuid: str) -> str:
-        """Where changes of the session ``uuid`` are announced."""
-        return shard_channel(self.channel, uuid) if self.sharded else self.channel
+        """Where changes of the session ``uuid`` are announced as ``<uuid>:<status>``."""
+        return self.keys.shard_channel(uuid) if self.sharded else self.keys.events
 
     async def ping(self) -> None:
         """Returns once Redis answers; StorageUnavailable if it does not."""
@@ -350,4 +350,4 @@ class SessionStore:
         that says why not.  On a Cluster it checks the master of one slot.
         """
         async with storage_errors():
-            await self._redis.set(f"{self.namespace}:probe", "1", px=self.WRITE_PROBE_TTL_MS)
+            await self._redis.set(self.keys.probe, "1", px=self.WRITE_PROBE_TTL_MS)

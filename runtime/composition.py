@@ -28,6 +28,7 @@ from login.waiters import WaiterRegistry
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog, AuditSweeper
 from redis_map.connection.connect import RedisClient
+from redis_map.keys import KeySpace
 from redis_map.ratelimit import RateLimiter
 from runtime.metrics import Metrics
 from runtime.settings import Settings
@@ -80,8 +81,7 @@ async def open_audit_log(settings: Settings) -> AsyncIterator[AuditLog]:
     """The audit stream of the service that ``settings`` describe, for reading it (``python main.py audit``)."""
     redis = connect(settings.redis_url)
     try:
-        store = SessionStore(redis, namespace=settings.namespace)
-        yield AuditLog(redis, namespace=settings.namespace, session_key=store.key)
+        yield AuditLog(redis, KeySpace(settings.namespace))
     finally:
         await redis.aclose()
 
@@ -112,13 +112,13 @@ async def open_service(
 
         store = SessionStore(redis, namespace=namespace, session_ttl=settings.session_ttl, code_ttl=settings.code_ttl)
         registry = WaiterRegistry()
-        listener = ChangeListener(pubsub_redis, store.channel, registry)
+        listener = ChangeListener(pubsub_redis, store.keys, registry)
         if listen:
             await listener.start()
         stack.push_async_callback(listener.stop)
 
         metrics = Metrics()
-        audit = AuditLog(redis, namespace=namespace, session_key=store.key)
+        audit = AuditLog(redis, store.keys)
         events = LoginEvents(metrics, audit, code_ttl=settings.code_ttl)
         if sweep:
             sweeper = AuditSweeper(audit, on_expired=events.expired)

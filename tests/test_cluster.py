@@ -14,7 +14,6 @@ from auth import UserInfoClient
 from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
 from redis_map import connect
-from redis_map.connection.sharded import shard_channels
 from tests.conftest import TEST_AUTH_TIMEOUT
 from tests.procs import CLUSTER_BUS_OFFSET, RedisServer, free_port, redis_cli, require_program
 from tests.service import Instance
@@ -80,14 +79,14 @@ async def test_cluster_url_gives_a_store_that_publishes_sharded(cluster_instance
     assert store.sharded
     uuid = "81" + "0" * 30
     assert store.key(uuid).endswith(":session:{81}" + uuid)
-    assert store.channel_for(uuid) == f"{store.channel}:{{81}}"
+    assert store.channel_for(uuid) == f"{store.keys.events}:{{81}}"
 
 
 async def test_every_master_carries_shard_subscriptions_of_every_instance(
     cluster: Cluster, cluster_instances: list[Instance]
 ) -> None:
-    stem = cluster_instances[0].store.channel
-    channels = set(shard_channels(stem))
+    stem = cluster_instances[0].store.keys.events
+    channels = set(cluster_instances[0].store.keys.shard_channels())
     seen: set[str] = set()
     for master in cluster.masters:
         mine = set(cluster.cli(master, "pubsub", "shardchannels", f"{stem}:*").split())

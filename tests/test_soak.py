@@ -20,8 +20,9 @@ from typing import Any
 import psutil
 import pytest
 
-from redis_map import SessionStore, connect
+from redis_map import connect
 from redis_map.audit import AuditLog
+from redis_map.keys import KeySpace
 from tests.process import ServiceProcess
 from tests.service import Answer
 
@@ -154,7 +155,7 @@ async def test_soak(redis_url: str, namespace: str) -> None:
         expected_expired = soak.created - set(soak.exchanged) - soak.denied
         client = connect(redis_url)
         try:
-            audit = AuditLog(client, namespace=namespace, session_key=SessionStore(client, namespace=namespace).key)
+            audit = AuditLog(client, KeySpace(namespace))
             outcomes = await read_audit(audit, until_expired=len(expected_expired), timeout=60)
             assert await client.pubsub_numsub(f"{namespace}:events") == [(f"{namespace}:events", 1)]
         finally:

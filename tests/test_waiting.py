@@ -110,7 +110,7 @@ async def make_rig(redis_url: str, namespace: str) -> AsyncIterator[MakeRig]:
             stack.push_async_callback(pubsub.aclose)
             store = SteeredStore(redis, namespace=namespace, session_ttl=session_ttl)
             registry = WaiterRegistry()
-            listener = ChangeListener(pubsub, store.channel, registry)
+            listener = ChangeListener(pubsub, store.keys, registry)
             await listener.start()
             stack.push_async_callback(listener.stop)
             metrics, shutdown = Metrics(), Shutdown()

@@ -27,24 +27,6 @@ from redis.crc import key_slot
 from redis_map.connection.failures import STORAGE_ERRORS, TopologyChanged
 from redis_map.connection.pubsub import first_failure, pump
 
-#: hex digits of the uuid that form the hash tag: 16**2 = 256 channels
-TAG_DIGITS = 2
-
-
-def shard_tag(uuid: str) -> str:
-    """The hash tag shared by a session's key and its change channel."""
-    return uuid[:TAG_DIGITS]
-
-
-def shard_channel(stem: str, uuid: str) -> str:
-    """The shard channel announcing changes of session ``uuid``."""
-    return f"{stem}:{{{shard_tag(uuid)}}}"
-
-
-def shard_channels(stem: str) -> list[str]:
-    """Every shard channel of the stem."""
-    return [shard_channel(stem, f"{bucket:0{TAG_DIGITS}x}") for bucket in range(16**TAG_DIGITS)]
-
 
 class ShardedSubscription:
     """One subscription per master, to the shard channels of the slots it serves."""

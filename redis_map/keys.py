@@ -1,0 +1,53 @@
+"""Every Redis key and channel name of one namespace, built here and nowhere else.
+
+::
+
+    <ns>:session:{<tag>}<uuid>    a login session's hash, with its TTL
+    <ns>:events                   where one server announces changes (PUBLISH)
+    <ns>:events:{<tag>}           where a Cluster announces them (SPUBLISH), one of 256 shard channels
+    <ns>:audit                    the audit stream of outcomes
+    <ns>:audit:deadlines          sessions' expiry deadlines, for the audit sweep
+    <ns>:rl:<rule>:{<tag>}        one rate-limit counter or slot set
+    <ns>:probe                    /readyz's write probe
+
+``<tag>`` is a Redis Cluster hash tag: for a session, the uuid's first two hex
+digits, shared by its key and its change channel so the transition script may
+SPUBLISH in the key's own slot.
+"""
+
+from __future__ import annotations
+
+#: hex digits of the uuid that form the hash tag: 16**2 = 256 channels
+TAG_DIGITS = 2
+
+
+def shard_tag(uuid: str) -> str:
+    """The hash tag shared by a session's key and its change channel."""
+    return uuid[:TAG_DIGITS]
+
+
+class KeySpace:
+    """The names of one namespace's keys and channels."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        #: the change channel on one server, and the stem of the shard channels on a Cluster
+        self.events = f"{namespace}:events"
+        self.audit_stream = f"{namespace}:audit"
+        self.audit_deadlines = f"{namespace}:audit:deadlines"
+        self.probe = f"{namespace}:probe"
+
+    def session(self, uuid: str) -> str:
+        return f"{self.namespace}:session:{{{shard_tag(uuid)}}}{uuid}"
+
+    def shard_channel(self, uuid: str) -> str:
+        """The shard channel announcing changes of session ``uuid`` on a Cluster."""
+        return f"{self.events}:{{{shard_tag(uuid)}}}"
+
+    def shard_channels(self) -> list[str]:
+        """Every shard channel, one per hash tag."""
+        return [self.shard_channel(f"{bucket:0{TAG_DIGITS}x}") for bucket in range(16**TAG_DIGITS)]
+
+    def rate_limit(self, rule: str, tag: str) -> str:
+        """The key of one rate-limit rule for one client or session; ``tag`` is its Cluster hash tag."""
+        return f"{self.namespace}:rl:{rule}:{{{tag}}}"
