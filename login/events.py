@@ -40,10 +40,9 @@ class LoginEvents:
         self.metrics.sessions.labels(outcome).inc()
         if self.audit is None:
             return
-        await self._quietly(self.audit.record(outcome, uuid, user=user, ip=ip))
-        if outcome is Outcome.CONFIRMED:
-            # The confirm gave the session a new TTL: its expiry is due then.
-            await self._quietly(self.audit.opened(uuid, self._code_ttl))
+        # A confirm gives the session a new TTL: its expiry is due then.
+        expires_in = self._code_ttl if outcome is Outcome.CONFIRMED else None
+        await self._quietly(self.audit.record(outcome, uuid, expires_in=expires_in, user=user, ip=ip))
 
     def expired(self, count: int) -> None:
         """The sweep's callback: ``count`` sessions expired."""

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
+
 from login.errors import StorageUnavailable
 from redis_map.connection.background import cancel_and_wait
 from redis_map.connection.connect import RedisClient
@@ -71,23 +74,31 @@ class AuditLog:
         self.stream = keys.audit_stream
         self.deadlines = keys.audit_deadlines
 
-    async def record(self, outcome: str, uuid: str, **details: str) -> None:
-        """Append one outcome; never a secret in ``details`` (user id and IP at most)."""
+    async def record(self, outcome: str, uuid: str, *, expires_in: float | None = None, **details: str) -> None:
+        """Append one outcome; never a secret in ``details`` (user id and IP at most).
+
+        ``expires_in``: the session lives on with a new TTL (a confirm), watched for expiry
+        then; recorded in the same round trip.
+        """
         entry = {"outcome": outcome, "uuid": uuid, **details}
         async with storage_errors(), self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(self.stream, entry, maxlen=AUDIT_MAXLEN, approximate=True)  # type: ignore[arg-type]
             pipe.expire(self.stream, AUDIT_RETENTION)
             if outcome in FINAL_OUTCOMES:
                 pipe.zrem(self.deadlines, uuid)
+            if expires_in is not None:
+                self._watch(pipe, uuid, expires_in)
             await pipe.execute()
 
     async def opened(self, uuid: str, ttl: float) -> None:
         """Watch a new session for expiry at ``ttl`` seconds from now."""
-        deadline_ms = int((time.time() + ttl) * 1000)
         async with storage_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(self.deadlines, {uuid: deadline_ms})
-            pipe.expire(self.deadlines, DEADLINES_RETENTION)
+            self._watch(pipe, uuid, ttl)
             await pipe.execute()
+
+    def _watch(self, pipe: Pipeline | ClusterPipeline, uuid: str, ttl: float) -> None:
+        pipe.zadd(self.deadlines, {uuid: int((time.time() + ttl) * 1000)})
+        pipe.expire(self.deadlines, DEADLINES_RETENTION)
 
     async def sweep(self, now: float | None = None) -> list[str]:
         """Record the expiry of watched sessions past their deadline; the uuids this call recorded."""
