@@ -9,14 +9,14 @@ the session as it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from auth import Authenticator
 from login.errors import InvalidGrant
 from login.events import LoginEvents, Outcome
-from login.models import CODE_PATTERN, Cursor, Identity, NewSession, Requester, SessionView, Status
+from login.models import CODE_PATTERN, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from login.qr import QrRenderer
 from redis_map.ratelimit import RateLimiter
 from redis_map.store import SessionStore
@@ -111,19 +111,11 @@ class LoginService:
 
         The same user's retry, once confirmed, is answered alike and recorded once.
         """
-        user = await self._identify(authorization, ip)
-        moved = await self.store.confirm(uuid, user)
-        if moved.changed:
-            await self.events.outcome(Outcome.CONFIRMED, uuid, user=user.sub, ip=ip)
-        return moved.status
+        return await self._decide(self.store.confirm, Outcome.CONFIRMED, uuid, authorization, ip)
 
     async def cancel(self, uuid: str, authorization: str, ip: str) -> Status:
         """waiting/scanned -> denied; final.  The same user's retry, once denied, is answered alike."""
-        user = await self._identify(authorization, ip)
-        moved = await self.store.cancel(uuid, user)
-        if moved.changed:
-            await self.events.outcome(Outcome.DENIED, uuid, user=user.sub, ip=ip)
-        return moved.status
+        return await self._decide(self.store.cancel, Outcome.DENIED, uuid, authorization, ip)
 
     async def exchange(self, cursor: Cursor, code: str, ip: str) -> Login:
         """The confirmed session's one-time code, with its cursor, for a login token.
@@ -143,6 +135,21 @@ class LoginService:
     def _signed_login(self, user: Identity) -> str:
         """The login kept for a retried exchange: ``<expires at> <token>``."""
         return f"{int(time.time()) + self.tokens.ttl} {self.tokens.issue(user)}"
+
+    async def _decide(
+        self,
+        move: Callable[[str, Identity], Awaitable[Moved]],
+        outcome: Outcome,
+        uuid: str,
+        authorization: str,
+        ip: str,
+    ) -> Status:
+        """The app's decision on a session: made once by its user, recorded once, a retry answered alike."""
+        user = await self._identify(authorization, ip)
+        moved = await move(uuid, user)
+        if moved.changed:
+            await self.events.outcome(outcome, uuid, user=user.sub, ip=ip)
+        return moved.status
 
     async def _identify(self, authorization: str, ip: str) -> Identity:
         """The app's user, once the per-IP limit, the auth server and the per-user limit agree."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from auth import UserInfoClient
 from diagnostics.userinfo_server import AuthServer
 from redis_map import EmbeddedRedis, connect
+from tests.procs import RedisServer, require_program
 from tests.service import Instance
 
 #: the auth timeout the test instances use, short so the slow-server test is quick
@@ -49,6 +51,16 @@ async def auth_server() -> AsyncIterator[AuthServer]:
     server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server on a loopback port of this test's own, with AOF: it may be killed, restarted or stalled."""
+    binary = require_program("redis-server", "redis-server", (6, 0, 0))
+    server = RedisServer(binary, tmp_path / "redis", extra=["appendonly yes", "appendfsync always"])
+    server.start()
+    yield server
+    server.stop()
 
 
 MakeInstance = Callable[..., Awaitable[Instance]]

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import MakeInstance
-from tests.procs import RedisServer, require_program
+from tests.procs import RedisServer
 from tests.service import Instance
 
 #: requests at once: each takes its own pooled connection, as a burst of load-balancer checks or re-reads does
@@ -20,16 +18,6 @@ CALLS = 30
 DEADLINE = 15.0
 #: how often that state is looked at
 POLL_INTERVAL = 0.02
-
-
-@pytest.fixture
-def restartable_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """An AOF redis-server of this test's own (as tests/test_redis_restart.py's), so it may be killed."""
-    binary = require_program("redis-server", "redis-server", (6, 0, 0))
-    server = RedisServer(binary, tmp_path / "redis", extra=["appendonly yes", "appendfsync always"])
-    server.start()
-    yield server
-    server.kill()
 
 
 async def poll(condition: Callable[[], bool], what: str) -> None:
@@ -58,12 +46,12 @@ async def restart(server: RedisServer) -> None:
 
 
 async def test_readyz_right_after_redis_is_back_is_ready_every_time(
-    restartable_redis: RedisServer, make_instance: MakeInstance
+    aof_redis: RedisServer, make_instance: MakeInstance
 ) -> None:
-    service = await make_instance(redis_url=restartable_redis.url)
+    service = await make_instance(redis_url=aof_redis.url)
     await fill_pool(service)
 
-    await restart(restartable_redis)
+    await restart(aof_redis)
     await poll(lambda: service.listener.connected, "resubscribed")
 
     answers = await asyncio.gather(*(service.request("GET", "/readyz") for _ in range(CALLS)))
@@ -71,16 +59,16 @@ async def test_readyz_right_after_redis_is_back_is_ready_every_time(
 
 
 async def test_waits_parked_across_a_restart_re_read_and_stay_parked(
-    restartable_redis: RedisServer, make_instance: MakeInstance
+    aof_redis: RedisServer, make_instance: MakeInstance
 ) -> None:
-    service = await make_instance(redis_url=restartable_redis.url, wait_timeout=30, rate_limits=None)
+    service = await make_instance(redis_url=aof_redis.url, wait_timeout=30, rate_limits=None)
     sessions = [await service.new_session() for _ in range(CALLS)]
     parked = [asyncio.ensure_future(service.wait(session["cursor"])) for session in sessions]
     await poll(lambda: service.registry.waiters == CALLS, "parked")
     await fill_pool(service)
     subscribed = service.listener.subscriptions
 
-    await restart(restartable_redis)  # the AOF brings every session back
+    await restart(aof_redis)  # the AOF brings every session back
     # The new subscription wakes every waiter to re-read its session: all at once, on pooled connections.
     await poll(lambda: service.listener.subscriptions > subscribed, "resubscribed")
 

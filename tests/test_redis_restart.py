@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-
-import pytest
+from collections.abc import Awaitable, Callable
 
 from diagnostics.parked import parked_waiters
 from tests.conftest import MakeInstance
-from tests.procs import RedisServer, require_program
+from tests.procs import RedisServer
 from tests.service import Answer, Instance
 
 #: logins in flight across the restart
@@ -20,15 +17,6 @@ LOGINS = 30
 BEFORE_KILL = 12
 #: most attempts one step may need (503s while Redis is down, then success)
 MAX_ATTEMPTS = 50
-
-
-@pytest.fixture
-def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = require_program("redis-server", "redis-server", (6, 0, 0))
-    server = RedisServer(binary, tmp_path / "redis", extra=["appendonly yes", "appendfsync always"])
-    server.start()
-    yield server
-    server.stop()
 
 
 class Outage:

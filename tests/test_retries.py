@@ -8,30 +8,21 @@ the client's retry then answers as the first call would have.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from redis_map.connection.connect import SOCKET_TIMEOUT
 from redis_map.store import script_sha
 from tests.conftest import MakeInstance
-from tests.procs import RedisServer, require_program
+from tests.procs import RedisServer
 from tests.service import Instance
 from tests.tcpproxy import HoldingProxy
 
 
 @pytest.fixture
-def tcp_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(require_program("redis-server", "redis-server", (6, 0, 0)), tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def proxy(tcp_redis: RedisServer) -> AsyncIterator[HoldingProxy]:
-    proxy = await HoldingProxy(tcp_redis.port).start()
+async def proxy(aof_redis: RedisServer) -> AsyncIterator[HoldingProxy]:
+    proxy = await HoldingProxy(aof_redis.port).start()
     yield proxy
     await proxy.stop()
 
