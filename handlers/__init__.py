@@ -9,12 +9,14 @@ from tornado.web import Application, url
 
 from auth import TokenIssuer
 from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
-from handlers.base import BaseHandler, NotFoundHandler
+from handlers.base import MAX_JSON_BODY, BaseHandler, NotFoundHandler
 from handlers.middleware.accesslog import InFlight, RequestLog
 from handlers.middleware.security import HttpPolicy, security_transform
 from handlers.ops import HealthHandler, MetricsHandler, ReadyHandler
 from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_routes, page_settings
+from handlers.push import PING_INTERVAL, PING_TIMEOUT, OpenConnections
 from handlers.session import CreateSessionHandler, QrImageHandler
+from handlers.socket import SocketHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
 from login.service import LoginService
@@ -43,6 +45,10 @@ class Services:
     public_url: str | None = None
     #: longest a /wait stays parked before answering with the current status
     wait_timeout: float = 25.0
+    #: seconds between heartbeats: /ws pings, /events comments
+    ping_interval: float = PING_INTERVAL
+    #: seconds a /ws peer has to answer a ping before it is dropped
+    ping_timeout: float = PING_TIMEOUT
     #: demo mode: the phone page offers demo identities (the auth accepts ``Bearer demo:<name>``)
     demo: bool = False
     #: fresh codes the PC page fetches on expiry with nobody scanning, before it stops and asks
@@ -57,6 +63,8 @@ class Services:
     in_flight: InFlight = field(default_factory=InFlight)
     #: whether the process is stopping
     shutdown: Shutdown = field(default_factory=Shutdown)
+    #: the WebSockets and event streams open, for a graceful stop
+    connections: OpenConnections = field(default_factory=OpenConnections)
 
 
 def make_app(services: Services, **settings: Any) -> Application:
@@ -65,6 +73,9 @@ def make_app(services: Services, **settings: Any) -> Application:
     metrics = services.metrics
     limiter = services.limiter
     actions = dict(login=services.login)
+    # One waiter for every transport: /wait, /ws and /events park alike, woken by one subscription.
+    waiter = ChangeWaiter(store, services.registry, limiter, metrics, services.wait_timeout, shutdown=services.shutdown)
+    push = dict(waiter=waiter, connections=services.connections, metrics=metrics)
     routes = [
         url(
             r"/uuid",
@@ -76,15 +87,8 @@ def make_app(services: Services, **settings: Any) -> Application:
             QrImageHandler,
             dict(login=services.login, public_url=services.public_url),
         ),
-        url(
-            r"/wait",
-            WaitHandler,
-            dict(
-                waiter=ChangeWaiter(
-                    store, services.registry, limiter, metrics, services.wait_timeout, shutdown=services.shutdown
-                )
-            ),
-        ),
+        url(r"/wait", WaitHandler, dict(waiter=waiter)),
+        url(r"/ws", SocketHandler, dict(push, policy=services.policy)),
         url(r"/scan", ScanHandler, actions),
         url(r"/confirm", ConfirmHandler, actions),
         url(r"/cancel", CancelHandler, actions),
@@ -97,6 +101,11 @@ def make_app(services: Services, **settings: Any) -> Application:
     ]
     settings.setdefault("log_function", RequestLog(metrics))
     settings.setdefault("http_policy", services.policy)
+    # Tornado's own heartbeat for /ws: a ping every interval, a peer silent past the timeout is dropped.
+    settings.setdefault("websocket_ping_interval", services.ping_interval)
+    settings.setdefault("websocket_ping_timeout", services.ping_timeout)
+    # A first message is a cursor and a status: refuse anything the size of a JSON body we would refuse.
+    settings.setdefault("websocket_max_message_size", MAX_JSON_BODY)
     load_translations()
     app = Application(routes, default_handler_class=NotFoundHandler, **{**page_settings(), **settings})
     app.add_transform(services.in_flight.transform())

@@ -143,6 +143,8 @@ async def open_service(
             limiter=limiter,
             public_url=settings.public_url,
             wait_timeout=settings.wait_timeout,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
             demo=settings.demo if demo is None else demo,
             idle_codes=settings.idle_codes,
             branding=settings.branding,

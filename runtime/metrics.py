@@ -105,6 +105,24 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
         )
 
+        # The push transports (handlers/socket.py, handlers/stream.py), labelled websocket or sse.
+        self.push_open = Gauge(
+            "qrlogin_push_open",
+            "WebSockets and event streams open",
+            ["transport"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.pushes = Counter(
+            "qrlogin_pushes", "Session states pushed to a socket or stream", ["transport"], registry=r
+        )
+        self.heartbeats_missed = Counter(
+            "qrlogin_heartbeats_missed",
+            "Peers dropped for a missed heartbeat (a ping not answered in time, a heartbeat that could not be sent)",
+            ["transport"],
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         """The text format of every metric; in multiprocess mode, summed over all processes."""
         if multiprocess_dir():

@@ -55,6 +55,10 @@ class Settings:
     secret: str = ""
     session_ttl: float = 120.0
     wait_timeout: float = 25.0
+    #: seconds between WebSocket pings and SSE heartbeat comments
+    ping_interval: float = 20.0
+    #: seconds a WebSocket peer has to answer a ping (Tornado caps it at the interval)
+    ping_timeout: float = 10.0
     code_ttl: float = 60.0
     token_ttl: int = 3600
     namespace: str = "qrlogin"
@@ -209,6 +213,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth-timeout", "The app's credential", _positive_number, "5", "seconds to wait for the auth server", "S"),
     Option("session-ttl", "The login flow", _positive_number, "120", "seconds a session lives until confirmed", "S"),
     Option("wait-timeout", "The login flow", _positive_number, "25", "seconds a /wait stays parked", "S"),
+    Option(
+        "ping-interval", "The login flow", _positive_number, "20",
+        "seconds between heartbeats on /ws (pings) and /events (comments)", "S",
+    ),
+    Option(
+        "ping-timeout", "The login flow", _positive_number, "10",
+        "seconds a /ws peer has to answer a ping before it is dropped (at most --ping-interval)", "S",
+    ),
     Option("code-ttl", "The login flow", _positive_number, "60", "seconds the PC has to exchange its code", "S"),
     Option("token-ttl", "The login flow", _whole(1), "3600", "seconds a login token stays valid", "S"),
     Option(
