@@ -17,6 +17,7 @@ from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_r
 from handlers.push import PING_INTERVAL, PING_TIMEOUT, OpenConnections
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.socket import SocketHandler
+from handlers.stream import StreamHandler
 from handlers.token import MeHandler, TokenHandler
 from handlers.wait import WaitHandler
 from login.service import LoginService
@@ -89,6 +90,7 @@ def make_app(services: Services, **settings: Any) -> Application:
         ),
         url(r"/wait", WaitHandler, dict(waiter=waiter)),
         url(r"/ws", SocketHandler, dict(push, policy=services.policy)),
+        url(r"/events", StreamHandler, dict(push, heartbeat=services.ping_interval)),
         url(r"/scan", ScanHandler, actions),
         url(r"/confirm", ConfirmHandler, actions),
         url(r"/cancel", CancelHandler, actions),

@@ -142,6 +142,10 @@ class OpenConnections:
         """
         for connection in list(self._open):
             connection.stop()
+        return await self.drained(timeout)
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until none is open; False if some still are after ``timeout`` seconds."""
         try:
             await self._none.wait(timeout=timedelta(seconds=timeout))
         except TimeoutError:
