@@ -12,7 +12,7 @@ from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import MAX_JSON_BODY, BaseHandler, NotFoundHandler
 from handlers.middleware.accesslog import InFlight, RequestLog
 from handlers.middleware.security import HttpPolicy, security_transform
-from handlers.ops import HealthHandler, MetricsHandler, ReadyHandler
+from handlers.ops import HealthHandler, MetricsHandler, Reachability, ReadyHandler
 from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_routes, page_settings
 from handlers.push import PING_INTERVAL, PING_TIMEOUT, OpenConnections
 from handlers.session import CreateSessionHandler, QrImageHandler
@@ -60,6 +60,10 @@ class Services:
     policy: HttpPolicy = field(default_factory=HttpPolicy)
     #: the change subscription, for /readyz
     listener: ChangeListener | None = None
+    #: whether the auth server accepts connections, for /readyz (None: demo mode, no auth server)
+    auth_check: Reachability | None = None
+    #: /metrics on the main app (False: it has a port of its own)
+    serve_metrics: bool = True
     #: the requests in flight, for a graceful stop
     in_flight: InFlight = field(default_factory=InFlight)
     #: whether the process is stopping
@@ -98,8 +102,12 @@ def make_app(services: Services, **settings: Any) -> Application:
         url(r"/me", MeHandler, dict(tokens=services.tokens)),
         *page_routes(store, demo=services.demo, idle_codes=services.idle_codes, branding=services.branding),
         url(r"/healthz", HealthHandler),
-        url(r"/readyz", ReadyHandler, dict(store=store, shutdown=services.shutdown, listener=services.listener)),
-        url(r"/metrics", MetricsHandler, dict(metrics=metrics)),
+        url(
+            r"/readyz",
+            ReadyHandler,
+            dict(store=store, shutdown=services.shutdown, listener=services.listener, auth=services.auth_check),
+        ),
+        *([url(r"/metrics", MetricsHandler, dict(metrics=metrics))] if services.serve_metrics else []),
     ]
     settings.setdefault("log_function", RequestLog(metrics))
     settings.setdefault("http_policy", services.policy)

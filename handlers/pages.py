@@ -10,6 +10,7 @@ cookie, then Accept-Language.  The operator's product name and logo
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 
 import tornado.locale
 from tornado.routing import URLSpec
-from tornado.web import RequestHandler, url
+from tornado.web import HTTPError, RequestHandler, StaticFileHandler, url
 
 from handlers.base import LoginErrorHandler
 from login.errors import InvalidTransition, LoginError, NotFound, SessionNotFound, StorageUnavailable
@@ -184,7 +185,28 @@ def page_settings() -> dict[str, Any]:
     return {
         "template_path": str(WEB_ROOT / "templates"),
         "static_path": str(WEB_ROOT / "static"),
+        "static_handler_class": StaticFiles,
     }
+
+
+class StaticFiles(LoginErrorHandler, StaticFileHandler):
+    """``/static/``: Tornado's static files, but a path no file can have is a 404, and errors are our JSON.
+
+    A NUL byte (``/static/login.js%00.png``) made the file system calls raise
+    ValueError: a 500 with a traceback.
+    """
+
+    def parse_url_path(self, url_path: str) -> str:
+        if "\x00" in url_path:
+            raise HTTPError(404)
+        return super().parse_url_path(url_path)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = self._login_error(status_code, kwargs.get("exc_info"))
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_status(error.status_code)
+        self.finish(json.dumps({"status": error.status_code, "error": error.error, "message": error.message}))
 
 
 def page_routes(
@@ -375,6 +397,7 @@ __all__ = [
     "Logo",
     "PageNotFoundHandler",
     "PhonePageHandler",
+    "StaticFiles",
     "browser_language",
     "load_translations",
     "page_routes",

@@ -6,11 +6,12 @@ the benchmark runs ``main.py``; nothing else constructs the service's parts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tornado.httputil import HTTPServerConnectionDelegate
 from tornado.web import Application
@@ -21,6 +22,7 @@ from auth.measured import MeasuredAuthenticator
 from handlers import Services, make_app
 from handlers.middleware.proxy import behind_proxies
 from handlers.middleware.security import HttpPolicy
+from handlers.ops import Reachability, metrics_app
 from login.events import LoginEvents
 from login.qr import QrRenderer
 from login.service import LoginService
@@ -57,6 +59,33 @@ def build_authenticator(settings: Settings) -> Authenticator:
     return DemoAuthenticator()
 
 
+#: longest one part of the service (the listener, the sweep, a Redis client) may take to close at a
+#: stop; past it the stop goes on without it, so one stuck part cannot hold the process
+CLOSE_TIMEOUT = 3.0
+
+
+class Closing:
+    """What a stopping service is waiting for now: the stop deadline's last line names it."""
+
+    def __init__(self) -> None:
+        self.waiting_for = "the stop to begin"
+
+    def bounded(self, what: str, close: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        """``close`` as an exit callback that says what it waits for and gives up after CLOSE_TIMEOUT."""
+
+        async def run() -> None:
+            self.waiting_for = what
+            task = asyncio.ensure_future(close())
+            # asyncio.wait, not wait_for: wait_for waits for the cancelled close to end, which a task
+            # that swallows its cancellation never does.
+            done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+            if not done:
+                task.add_done_callback(lambda finished: finished.cancelled() or finished.exception())
+                log.warning("stopping: %s did not finish in %.0fs; going on without it", what, CLOSE_TIMEOUT)
+
+        return run
+
+
 @dataclass(frozen=True)
 class Service:
     """One running instance's parts, for whoever serves or inspects it."""
@@ -74,6 +103,10 @@ class Service:
     app: Application
     #: the app behind the trusted proxies: what the HTTP server serves
     delegate: HTTPServerConnectionDelegate
+    #: /metrics alone, when it has a port of its own (--metrics-port); else None
+    metrics_app: Application | None = None
+    #: what a stop is waiting for
+    closing: Closing = field(default_factory=Closing)
 
 
 @asynccontextmanager
@@ -96,18 +129,21 @@ async def open_service(
     demo: bool | None = None,
     listen: bool = True,
     sweep: bool = True,
+    closing: Closing | None = None,
 ) -> AsyncIterator[Service]:
     """Build the service on ``redis_url``, start its background tasks, and close it all on exit.
 
     ``authenticator`` replaces the one the settings name (tests bring their
     own, with ``demo`` saying whether the phone page offers demo identities);
     ``listen`` and ``sweep`` start the change listener and the audit sweep.
+    Each part closes within CLOSE_TIMEOUT, saying so on ``closing``.
     """
+    closing = closing or Closing()
     async with AsyncExitStack() as stack:
         redis = connect(redis_url)
-        stack.push_async_callback(redis.aclose)
+        stack.push_async_callback(closing.bounded("the Redis client to close", redis.aclose))
         pubsub_redis = connect_pubsub(redis_url)
-        stack.push_async_callback(pubsub_redis.aclose)
+        stack.push_async_callback(closing.bounded("the pub/sub client to close", pubsub_redis.aclose))
         namespace = settings.namespace
 
         store = SessionStore(redis, namespace=namespace, session_ttl=settings.session_ttl, code_ttl=settings.code_ttl)
@@ -115,7 +151,7 @@ async def open_service(
         listener = ChangeListener(pubsub_redis, store.keys, registry)
         if listen:
             await listener.start()
-        stack.push_async_callback(listener.stop)
+        stack.push_async_callback(closing.bounded("the change listener to stop", listener.stop))
 
         metrics = Metrics()
         audit = AuditLog(redis, store.keys)
@@ -123,7 +159,7 @@ async def open_service(
         if sweep:
             sweeper = AuditSweeper(audit, on_expired=events.expired)
             sweeper.start()
-            stack.push_async_callback(sweeper.stop)
+            stack.push_async_callback(closing.bounded("the audit sweep to stop", sweeper.stop))
 
         if authenticator is None:  # else the caller's, and the caller closes it
             authenticator = build_authenticator(settings)
@@ -150,6 +186,8 @@ async def open_service(
             branding=settings.branding,
             policy=HttpPolicy(cors_origins=settings.cors_origins),
             listener=listener,
+            auth_check=Reachability(settings.auth_url) if settings.auth_url else None,
+            serve_metrics=settings.metrics_port is None,
             shutdown=Shutdown(),
         )
         app = make_app(services)
@@ -169,4 +207,6 @@ async def open_service(
             services=services,
             app=app,
             delegate=behind_proxies(app, settings.trusted_proxies),
+            metrics_app=None if settings.metrics_port is None else metrics_app(metrics),
+            closing=closing,
         )

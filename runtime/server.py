@@ -111,6 +111,9 @@ async def serve(service: Service, sockets: list[socket.socket]) -> None:
     # Answer every parked wait now, so browsers re-poll another instance.
     services.shutdown.begin()
     service.registry.notify_all()
+    # WebSockets and event streams (handlers/push.py), woken above: each pushes its session's state and closes.
+    if not await services.connections.stop(SHUTDOWN_GRACE):
+        log.warning("%d sockets and streams were still open after %.0fs", len(services.connections), SHUTDOWN_GRACE)
     if not await services.in_flight.idle(SHUTDOWN_GRACE):
         log.warning("%d requests were still in flight after %.0fs", services.in_flight.count, SHUTDOWN_GRACE)
     try:

@@ -22,6 +22,7 @@ from handlers.middleware.security import parse_origins
 from handlers.pages import Branding, Logo
 from redis_map.connection.connect import redis_url_of
 from redis_map.ratelimit import RateLimits
+from runtime.http import MAX_CONNECTIONS_PER_IP
 from runtime.process import EVENT_LOOPS
 
 #: prefix of the environment variables that set options
@@ -46,6 +47,13 @@ class Settings:
     redis_url: str = ""
     processes: int = 1
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    #: most open connections from one client address (0: no cap)
+    max_connections_per_ip: int = MAX_CONNECTIONS_PER_IP
+    #: None: /metrics is served on the main port
+    metrics_port: int | None = None
+    metrics_address: str = ""
+    #: seconds a stop may take before the process exits anyway, non-zero
+    stop_timeout: float = 20.0
     #: "" for demo mode
     auth_url: str = ""
     auth_timeout: float = 5.0
@@ -166,6 +174,10 @@ def _optional(text: str) -> str | None:
 @dataclass(frozen=True)
 class Option:
     """One option: its flag, where it lands in Settings, how it is read, and its help."""
+def _optional_port(text: str) -> int | None:
+    return _whole(0, 65535)(text) if text else None
+
+
 
     name: str
     group: str
@@ -206,6 +218,23 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("redis-cluster", "Redis", _flag, "false", "--redis-url names a node of a Redis Cluster", flag=True),
     Option("namespace", "Redis", str, "qrlogin", "prefix of every Redis key and channel", "NAME"),
+    Option(
+        "max-connections-per-ip", "Listening", _whole(0), str(MAX_CONNECTIONS_PER_IP),
+        "most open connections from one client address, past which new ones are closed (0: no cap; "
+        "--trusted-proxies are not counted)", "N",
+    ),
+    Option(
+        "metrics-port", "Operations", _optional_port, "",
+        "serve /metrics only on this port, not on --port (default: on --port)", "PORT",
+    ),
+    Option(
+        "metrics-address", "Operations", str, "",
+        "address for --metrics-port (default: all interfaces; e.g. 127.0.0.1)", "ADDR",
+    ),
+    Option(
+        "stop-timeout", "Operations", _positive_number, "20",
+        "seconds a stop (SIGTERM, SIGINT) may take before the process exits anyway, non-zero", "S",
+    ),
     Option(
         "auth-url", "The app's credential", _http_url, "",
         "the OpenID Connect UserInfo URL that checks the app's bearer token (default: demo mode)", "URL",

@@ -16,8 +16,9 @@ from tornado.netutil import bind_sockets
 from auth import Authenticator, TokenIssuer
 from redis_map.ratelimit import RateLimits
 from runtime.composition import open_service
+from runtime.http import ConnectionLimits, build_http_server
 from runtime.process import LISTEN_BACKLOG
-from runtime.server import MAX_BODY_SIZE
+from runtime.server import connection_limits
 from runtime.settings import Settings
 
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
@@ -123,6 +124,7 @@ class Instance(Client):
         wait_timeout: float = 10.0,
         rate_limits: RateLimits | None = DEFAULT_LIMITS,
         cors_origins: tuple[str, ...] = (),
+        limits: ConnectionLimits | None = None,
         **settings: Any,
     ) -> None:
         self.store_url = redis_url
@@ -137,6 +139,8 @@ class Instance(Client):
             cors_origins=frozenset(cors_origins),
             **settings,
         )
+        #: the bounds on connections: as main.py sets them unless a test shortens them
+        self.limits = limits or connection_limits(self.settings)
         self.tokens = TokenIssuer(TEST_SECRET, ttl=300)
         self.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
         self.port = 0
@@ -165,7 +169,7 @@ class Instance(Client):
         self.services = service.services
         sock = bind_sockets(0, "127.0.0.1", family=socket.AF_INET, backlog=LISTEN_BACKLOG)[0]
         self.port = sock.getsockname()[1]
-        self._server = HTTPServer(service.delegate, max_body_size=MAX_BODY_SIZE)
+        self._server = build_http_server(service.delegate, self.limits)
         self._server.add_sockets([sock])
         return self
 
