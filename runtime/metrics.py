@@ -9,13 +9,11 @@ them answers ``/metrics`` with the sum over all (gauges: over live ones).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
+
+from runtime.tempdirs import OwnedDir, make_owned_dir
 
 #: the environment variable prometheus-client's multiprocess mode reads
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -25,6 +23,8 @@ WAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: the exposition's content type
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+#: how a shared metrics directory in the temp folder is named (then the supervisor's pid)
+DIR_PREFIX = "qrlogin-metrics-"
 
 
 def multiprocess_dir() -> str | None:
@@ -32,34 +32,25 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-@dataclass(frozen=True)
-class MultiprocessDir:
-    """A metrics directory made for this run; only the process that made it removes it."""
-
-    path: Path
-    owner: int
-
-    def remove(self) -> None:
-        if os.getpid() == self.owner:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-
-def prepare_multiprocess(processes: int) -> MultiprocessDir | None:
+def prepare_multiprocess(processes: int) -> OwnedDir | None:
     """Before forking ``processes`` (0: one per core) children: a fresh shared metrics directory.
 
     Returns the directory it made, or None when there is nothing to do: a
     single process, or a directory already given in ``PROMETHEUS_MULTIPROC_DIR``
     (whoever set it owns it, and clears it before starting the service).
+    Directories a killed run left in the temp folder are removed first; the
+    workers inherit the new one's lock, so it is never taken for stale while
+    one of them lives.
     """
     if processes == 1 or multiprocess_dir():
         return None
-    path = Path(tempfile.mkdtemp(prefix="qrlogin-metrics-"))
-    os.environ[MULTIPROC_ENV] = str(path)
+    shared = make_owned_dir(DIR_PREFIX)
+    os.environ[MULTIPROC_ENV] = str(shared.path)
     # prometheus-client picks its value store when imported, and main.py
     # imports it before options are parsed: pick again now that the directory
     # is known (the store notices forks itself, by pid).
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-    return MultiprocessDir(path, os.getpid())
+    return shared
 
 
 def mark_process_dead(pid: int) -> None:

@@ -7,28 +7,58 @@ served by one worker wakes a long-poll parked in another through Redis pub/sub,
 exactly as between machines.
 
 This follows ``tornado.process.fork_processes`` (workers that crash are
-restarted with the same id), with one difference that matters in production:
-the supervising parent forwards SIGTERM and SIGINT to its workers and waits
-for them to finish, instead of dying and orphaning them.  Only then does it
-return, so whoever called it can stop what it started (the embedded Redis).
+restarted with the same id), with differences that matter in production:
+
+- the supervising parent forwards SIGTERM and SIGINT to its workers and waits
+  for them to finish, instead of dying and orphaning them.  Only then does it
+  return, so whoever called it can stop what it started (the embedded Redis);
+- workers stop when the supervisor dies, even by SIGKILL: each holds the read
+  end of a pipe whose write end only the supervisor keeps, and a thread sees
+  it close (the kernel closes it on any death).  On Linux the kernel also
+  sends SIGTERM at once (``PR_SET_PDEATHSIG``).  Either way the worker stops
+  gracefully, and exits anyway once ``ORPHAN_STOP_DEADLINE`` has passed;
+- a worker that keeps failing at start-up (Redis refusing it, a bad file) is
+  not restarted forever: after ``MAX_QUICK_FAILURES`` quick failures in a row
+  the supervisor stops the others and raises ``WorkersFailing``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import random
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger("qrlogin.workers")
 
-#: how many worker crashes in all are restarted before the supervisor gives up
-MAX_RESTARTS = 100
+#: a worker that exits within this many seconds of being forked failed to start: longer than the
+#: slowest start-up that can still succeed (the change listener waits up to 10 s to subscribe)
+QUICK_EXIT = 30.0
+#: quick failures in a row of one worker after which the supervisor gives up: a passing fault
+#: (Redis restarting) gets retried, a standing one (Redis refusing us) ends within ~a minute
+MAX_QUICK_FAILURES = 3
+#: how long a worker whose supervisor died may take to stop gracefully before it exits anyway:
+#: beyond the service's own graceful stop (10 s for requests in flight, 10 s for connections)
+ORPHAN_STOP_DEADLINE = 30.0
+#: exit status of an orphaned worker whose graceful stop outlived ORPHAN_STOP_DEADLINE
+ORPHAN_EXIT_STATUS = 70
+#: after giving up, how long the other workers get to stop before they are killed
+GIVE_UP_STOP_TIMEOUT = 30.0
 #: the signals the supervisor passes on to its workers
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: prctl option: the signal a process gets when the thread that forked it dies
+PR_SET_PDEATHSIG = 1
+
+
+class WorkersFailing(Exception):
+    """A worker failed at start again and again; the message is the one line for the operator."""
 
 
 def worker_count(requested: int) -> int:
@@ -38,31 +68,50 @@ def worker_count(requested: int) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def describe_exit(status: int) -> str:
+    """A wait status in words: "exit status 1", "killed by SIGKILL"."""
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
 class Supervisor:
-    """Forks the workers, restarts crashed ones, passes stop signals on."""
+    """Forks the workers, restarts crashed ones, passes stop signals on; workers die with it."""
 
     def __init__(self, count: int, on_exit: Callable[[int], None] | None = None) -> None:
         self.count = count
         #: called with each worker's pid once it has exited (e.g. to drop its live metrics)
         self._on_exit = on_exit
         self._children: dict[int, int] = {}
+        self._started: dict[int, float] = {}  # worker id -> when it was last forked
+        self._quick_failures: dict[int, int] = {}  # worker id -> quick failures in a row
         self._stopping = False
         self._previous: dict[int, signal.Handlers | int | None] = {}
+        # Closes when the supervisor dies: the workers' sign to stop. Only the
+        # supervisor keeps the write end (workers close theirs), and both ends
+        # are close-on-exec, so nothing it runs (redis-server) keeps it open.
+        self._lifeline: tuple[int, int] | None = None
 
     def run(self) -> int | None:
         """In a worker: returns its id (0 .. count-1), at once.
 
         In the supervisor: returns None once every worker has exited (after a
-        stop signal, or by itself with status 0).
+        stop signal, or by itself with status 0); raises WorkersFailing when a
+        worker failed at start MAX_QUICK_FAILURES times in a row (the other
+        workers are stopped first).
         """
         for signum in STOP_SIGNALS:
             self._previous[signum] = signal.getsignal(signum)  # type: ignore[assignment]
             signal.signal(signum, self._forward)
+        self._lifeline = os.pipe()
         log.info("starting %d worker processes", self.count)
         for worker_id in range(self.count):
             if self._fork(worker_id):
                 return worker_id
-        restarts = 0
         while self._children:
             try:
                 pid, status = os.wait()
@@ -76,17 +125,68 @@ class Supervisor:
             if self._stopping or os.waitstatus_to_exitcode(status) == 0:
                 log.info("worker %d (pid %d) exited", worker_id, pid)
                 continue
-            log.warning("worker %d (pid %d) died (%d); restarting", worker_id, pid, os.waitstatus_to_exitcode(status))
-            restarts += 1
-            if restarts > MAX_RESTARTS:
-                raise RuntimeError("too many worker restarts, giving up")
+            failure = self._count_failure(worker_id, status)
+            if failure is not None:
+                self._give_up()
+                raise WorkersFailing(failure)
+            log.warning("worker %d (pid %d) died (%s); restarting", worker_id, pid, describe_exit(status))
             if self._fork(worker_id):
                 return worker_id
-        self._restore_signals()
+        self._finish()
         return None
+
+    def _count_failure(self, worker_id: int, status: int) -> str | None:
+        """Records a worker's crash; the reason to give up, if it is one quick failure too many."""
+        quick = time.monotonic() - self._started[worker_id] < QUICK_EXIT
+        failures = self._quick_failures.get(worker_id, 0) + 1 if quick else 0
+        self._quick_failures[worker_id] = failures
+        if failures < MAX_QUICK_FAILURES:
+            return None
+        return (
+            f"worker {worker_id} failed {failures} times in a row within {QUICK_EXIT:.0f}s of starting"
+            f" (last: {describe_exit(status)}); giving up (its log is above)"
+        )
+
+    def _give_up(self) -> None:
+        """Stops the other workers and waits for them, killing those still running after GIVE_UP_STOP_TIMEOUT."""
+        self._stopping = True
+        for pid in list(self._children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = threading.Timer(GIVE_UP_STOP_TIMEOUT, self._kill_children)
+        deadline.daemon = True
+        deadline.start()
+        try:
+            while self._children:
+                try:
+                    pid, _ = os.wait()
+                except ChildProcessError:
+                    break
+                if self._children.pop(pid, None) is not None and self._on_exit is not None:
+                    self._on_exit(pid)
+        finally:
+            deadline.cancel()
+            self._finish()
+
+    def _kill_children(self) -> None:
+        for pid in list(self._children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _finish(self) -> None:
+        self._restore_signals()
+        if self._lifeline is not None:
+            for fd in self._lifeline:
+                os.close(fd)
+            self._lifeline = None
 
     def _fork(self, worker_id: int) -> bool:
         """Starts one worker; True in the worker itself."""
+        assert self._lifeline is not None
+        parent = os.getpid()
+        # PR_SET_PDEATHSIG fires when the *thread* that forked dies, not the
+        # process: only the main thread lives exactly as long as we do.
+        from_main_thread = threading.current_thread() is threading.main_thread()
         # Signals wait until the new pid is recorded (in the supervisor) or the
         # default handlers are back (in the worker), so none is lost or misrouted.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -96,8 +196,10 @@ class Supervisor:
                 self._children.clear()
                 self._restore_signals()
                 random.seed()  # as fork_processes does: workers must not share a random sequence
+                watch_the_supervisor(parent, self._lifeline, death_signal=from_main_thread)
                 return True
             self._children[pid] = worker_id
+            self._started[worker_id] = time.monotonic()
             return False
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -113,3 +215,36 @@ class Supervisor:
     def _restore_signals(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+
+def watch_the_supervisor(parent: int, lifeline: tuple[int, int], *, death_signal: bool) -> None:
+    """In a new worker: stop (SIGTERM, as a service manager would) when the supervisor ``parent`` dies."""
+    read_end, write_end = lifeline
+    os.close(write_end)  # else this worker alone would keep the pipe open
+    signalled = death_signal and _arm_death_signal(parent)
+    threading.Thread(
+        target=_stop_when_closed, args=(parent, read_end, signalled), name="qrlogin-supervisor-watch", daemon=True
+    ).start()
+
+
+def _arm_death_signal(parent: int) -> bool:
+    """Linux: have the kernel send SIGTERM when the supervisor dies; True if it will."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return False
+    # It may have died between our fork and the prctl: then nobody sends the signal.
+    return os.getppid() == parent
+
+
+def _stop_when_closed(parent: int, read_end: int, signalled: bool) -> None:
+    while os.read(read_end, 1):
+        pass  # nothing is ever written: only the end of the pipe counts
+    log.warning("the supervisor (pid %d) is gone: stopping", parent)
+    if not signalled:  # one SIGTERM only: a second one may mean "stop at once"
+        os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(ORPHAN_STOP_DEADLINE)  # this thread's only job left; the process usually exits first
+    log.error("still stopping %.0fs after the supervisor died: exiting now", ORPHAN_STOP_DEADLINE)
+    logging.shutdown()
+    os._exit(ORPHAN_EXIT_STATUS)

