@@ -167,6 +167,10 @@ def _logo(text: str) -> Path | None:
     return Path(text)
 
 
+def _optional_port(text: str) -> int | None:
+    return _whole(0, 65535)(text) if text else None
+
+
 def _optional(text: str) -> str | None:
     return text or None
 
@@ -174,10 +178,6 @@ def _optional(text: str) -> str | None:
 @dataclass(frozen=True)
 class Option:
     """One option: its flag, where it lands in Settings, how it is read, and its help."""
-def _optional_port(text: str) -> int | None:
-    return _whole(0, 65535)(text) if text else None
-
-
 
     name: str
     group: str
@@ -212,13 +212,6 @@ OPTIONS: tuple[Option, ...] = (
         "IPs/CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP are believed", "CIDRS",
     ),
     Option(
-        "redis-url", "Redis", str, "",
-        "redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// URL (default: an embedded Redis)",
-        "URL",
-    ),
-    Option("redis-cluster", "Redis", _flag, "false", "--redis-url names a node of a Redis Cluster", flag=True),
-    Option("namespace", "Redis", str, "qrlogin", "prefix of every Redis key and channel", "NAME"),
-    Option(
         "max-connections-per-ip", "Listening", _whole(0), str(MAX_CONNECTIONS_PER_IP),
         "most open connections from one client address, past which new ones are closed (0: no cap; "
         "--trusted-proxies are not counted)", "N",
@@ -235,6 +228,13 @@ OPTIONS: tuple[Option, ...] = (
         "stop-timeout", "Operations", _positive_number, "20",
         "seconds a stop (SIGTERM, SIGINT) may take before the process exits anyway, non-zero", "S",
     ),
+    Option(
+        "redis-url", "Redis", str, "",
+        "redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// URL (default: an embedded Redis)",
+        "URL",
+    ),
+    Option("redis-cluster", "Redis", _flag, "false", "--redis-url names a node of a Redis Cluster", flag=True),
+    Option("namespace", "Redis", str, "qrlogin", "prefix of every Redis key and channel", "NAME"),
     Option(
         "auth-url", "The app's credential", _http_url, "",
         "the OpenID Connect UserInfo URL that checks the app's bearer token (default: demo mode)", "URL",
