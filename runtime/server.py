@@ -30,7 +30,7 @@ from runtime.http import ConnectionLimits, build_http_server
 from runtime.metrics import mark_process_dead, prepare_multiprocess
 from runtime.process import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
 from runtime.settings import Settings
-from runtime.supervisor import Supervisor, worker_count
+from runtime.supervisor import Supervisor, WorkersFailing, worker_count
 
 log = logging.getLogger("qrlogin")
 
@@ -256,7 +256,10 @@ def run(settings: Settings) -> None:
             where = f"{settings.metrics_address or '*'}:{metrics_sockets[0].getsockname()[1]}"
             log.info("/metrics served on http://%s/metrics only", where)
         if settings.processes != 1:
-            worker = Supervisor(worker_count(settings.processes), on_exit=mark_process_dead).run()
+            try:
+                worker = Supervisor(worker_count(settings.processes), on_exit=mark_process_dead).run()
+            except WorkersFailing as exc:
+                raise StartupError(str(exc)) from None
             if worker is None:
                 return  # the supervisor: every worker has stopped
             embedded = None  # a worker: the supervisor owns the embedded Redis
