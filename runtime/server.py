@@ -257,7 +257,9 @@ def run(settings: Settings) -> None:
             log.info("/metrics served on http://%s/metrics only", where)
         if settings.processes != 1:
             try:
-                worker = Supervisor(worker_count(settings.processes), on_exit=mark_process_dead).run()
+                worker = Supervisor(
+                    worker_count(settings.processes), on_exit=mark_process_dead, stop_timeout=settings.stop_timeout
+                ).run()
             except WorkersFailing as exc:
                 raise StartupError(str(exc)) from None
             if worker is None:

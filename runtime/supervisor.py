@@ -16,7 +16,7 @@ restarted with the same id), with differences that matter in production:
   end of a pipe whose write end only the supervisor keeps, and a thread sees
   it close (the kernel closes it on any death).  On Linux the kernel also
   sends SIGTERM at once (``PR_SET_PDEATHSIG``).  Either way the worker stops
-  gracefully, and exits anyway once ``ORPHAN_STOP_DEADLINE`` has passed;
+  gracefully, and exits anyway ``ORPHAN_STOP_MARGIN`` after its stop deadline;
 - a worker that keeps failing at start-up (Redis refusing it, a bad file) is
   not restarted forever: after ``MAX_QUICK_FAILURES`` quick failures in a row
   the supervisor stops the others and raises ``WorkersFailing``.
@@ -44,13 +44,13 @@ QUICK_EXIT = 30.0
 #: quick failures in a row of one worker after which the supervisor gives up: a passing fault
 #: (Redis restarting) gets retried, a standing one (Redis refusing us) ends within ~a minute
 MAX_QUICK_FAILURES = 3
-#: how long a worker whose supervisor died may take to stop gracefully before it exits anyway:
-#: beyond the service's own graceful stop (10 s for requests in flight, 10 s for connections)
-ORPHAN_STOP_DEADLINE = 30.0
-#: exit status of an orphaned worker whose graceful stop outlived ORPHAN_STOP_DEADLINE
+#: the service's stop deadline when the caller names none (--stop-timeout's default)
+DEFAULT_STOP_TIMEOUT = 20.0
+#: how much longer than that deadline a stopping worker gets before it is ended (killed by the
+#: supervisor giving up, or by itself when orphaned): its own deadline should end it first
+ORPHAN_STOP_MARGIN = 10.0
+#: exit status of an orphaned worker whose stop outlived that (sysexits' EX_SOFTWARE)
 ORPHAN_EXIT_STATUS = 70
-#: after giving up, how long the other workers get to stop before they are killed
-GIVE_UP_STOP_TIMEOUT = 30.0
 #: the signals the supervisor passes on to its workers
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: prctl option: the signal a process gets when the thread that forked it dies
@@ -82,8 +82,12 @@ def describe_exit(status: int) -> str:
 class Supervisor:
     """Forks the workers, restarts crashed ones, passes stop signals on; workers die with it."""
 
-    def __init__(self, count: int, on_exit: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, count: int, on_exit: Callable[[int], None] | None = None, stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    ) -> None:
         self.count = count
+        #: how long a stopping worker may take before it is ended (by us, or by itself if orphaned)
+        self.stop_deadline = stop_timeout + ORPHAN_STOP_MARGIN
         #: called with each worker's pid once it has exited (e.g. to drop its live metrics)
         self._on_exit = on_exit
         self._children: dict[int, int] = {}
@@ -148,12 +152,12 @@ class Supervisor:
         )
 
     def _give_up(self) -> None:
-        """Stops the other workers and waits for them, killing those still running after GIVE_UP_STOP_TIMEOUT."""
+        """Stops the other workers and waits for them, killing those still running after ``stop_deadline``."""
         self._stopping = True
         for pid in list(self._children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        deadline = threading.Timer(GIVE_UP_STOP_TIMEOUT, self._kill_children)
+        deadline = threading.Timer(self.stop_deadline, self._kill_children)
         deadline.daemon = True
         deadline.start()
         try:
@@ -196,7 +200,9 @@ class Supervisor:
                 self._children.clear()
                 self._restore_signals()
                 random.seed()  # as fork_processes does: workers must not share a random sequence
-                watch_the_supervisor(parent, self._lifeline, death_signal=from_main_thread)
+                watch_the_supervisor(
+                    parent, self._lifeline, death_signal=from_main_thread, deadline=self.stop_deadline
+                )
                 return True
             self._children[pid] = worker_id
             self._started[worker_id] = time.monotonic()
@@ -217,13 +223,19 @@ class Supervisor:
             signal.signal(signum, handler)
 
 
-def watch_the_supervisor(parent: int, lifeline: tuple[int, int], *, death_signal: bool) -> None:
-    """In a new worker: stop (SIGTERM, as a service manager would) when the supervisor ``parent`` dies."""
+def watch_the_supervisor(parent: int, lifeline: tuple[int, int], *, death_signal: bool, deadline: float) -> None:
+    """In a new worker: stop (SIGTERM, as a service manager would) when the supervisor ``parent`` dies.
+
+    A worker still running ``deadline`` seconds after that exits at once.
+    """
     read_end, write_end = lifeline
     os.close(write_end)  # else this worker alone would keep the pipe open
     signalled = death_signal and _arm_death_signal(parent)
     threading.Thread(
-        target=_stop_when_closed, args=(parent, read_end, signalled), name="qrlogin-supervisor-watch", daemon=True
+        target=_stop_when_closed,
+        args=(parent, read_end, signalled, deadline),
+        name="qrlogin-supervisor-watch",
+        daemon=True,
     ).start()
 
 
@@ -238,13 +250,13 @@ def _arm_death_signal(parent: int) -> bool:
     return os.getppid() == parent
 
 
-def _stop_when_closed(parent: int, read_end: int, signalled: bool) -> None:
+def _stop_when_closed(parent: int, read_end: int, signalled: bool, deadline: float) -> None:
     while os.read(read_end, 1):
         pass  # nothing is ever written: only the end of the pipe counts
     log.warning("the supervisor (pid %d) is gone: stopping", parent)
     if not signalled:  # one SIGTERM only: a second one may mean "stop at once"
         os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(ORPHAN_STOP_DEADLINE)  # this thread's only job left; the process usually exits first
-    log.error("still stopping %.0fs after the supervisor died: exiting now", ORPHAN_STOP_DEADLINE)
+    time.sleep(deadline)  # this thread's only job left; the process normally exits long before
+    log.error("still stopping %.0fs after the supervisor died: exiting now", deadline)
     logging.shutdown()
     os._exit(ORPHAN_EXIT_STATUS)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.supervisor import MAX_QUICK_FAILURES, ORPHAN_STOP_DEADLINE
+from runtime.supervisor import DEFAULT_STOP_TIMEOUT, MAX_QUICK_FAILURES, ORPHAN_STOP_MARGIN
 from tests.pool import Client, login
 from tests.procs import STOP_TIMEOUT, Process, RedisServer, find_program, listening_port, run_main
 from tests.service import TEST_SECRET
@@ -22,7 +22,7 @@ WORKERS = 2
 #: logins driven through the workers
 LOGINS = 20
 #: how long orphaned workers may take to exit: their graceful stop, bounded by the supervisor's deadline
-ORPHAN_EXIT_TIMEOUT = ORPHAN_STOP_DEADLINE + 15.0
+ORPHAN_EXIT_TIMEOUT = DEFAULT_STOP_TIMEOUT + ORPHAN_STOP_MARGIN + 15.0
 #: how long a supervisor whose workers keep failing may take to give up (each failure here takes
 #: up to the change listener's 10 s subscribe deadline)
 GIVE_UP_TIMEOUT = 90.0
@@ -119,7 +119,6 @@ async def test_workers_share_one_signing_key_from_redis() -> None:
         process.stop()
     assert {answer.code for answer in answers} == {200}
     assert sum("no signing key yet: created" in line for line in process.lines) == 1
-
 
 
 def wait_until_gone(pids: list[int], timeout: float) -> list[int]:
