@@ -26,6 +26,8 @@ ORPHAN_EXIT_TIMEOUT = DEFAULT_STOP_TIMEOUT + ORPHAN_STOP_MARGIN + 15.0
 #: how long a supervisor whose workers keep failing may take to give up (each failure here takes
 #: up to the change listener's 10 s subscribe deadline)
 GIVE_UP_TIMEOUT = 90.0
+#: how often to look again at a worker's mapped files while it starts
+POLL_INTERVAL = 0.05
 
 
 def alive(pid: int) -> bool:
@@ -141,10 +143,6 @@ def wait_until_gone(pids: list[int], timeout: float) -> list[int]:
     return running
 
 
-#: how often to look again at a worker's mapped files while it starts
-POLL_INTERVAL = 0.05
-
-
 def metrics_file(pid: int, timeout: float = STOP_TIMEOUT) -> Path:
     """A metrics file the worker ``pid`` has mapped (once it has built its metrics), in the shared directory."""
     until = time.monotonic() + timeout
@@ -163,7 +161,7 @@ def temp_dirs(kind: str, pid: int) -> list[Path]:
 
 
 def test_killing_the_supervisor_stops_its_workers_and_the_next_start_cleans_up() -> None:
-    first = run_main(f"--processes={WORKERS}", f"--secret={TEST_SECRET}")
+    first = run_main(f"--processes={WORKERS}")
     second: Process | None = None
     try:
         port = listening_port(first)
@@ -180,7 +178,7 @@ def test_killing_the_supervisor_stops_its_workers_and_the_next_start_cleans_up()
         assert all(path.is_dir() for path in left_behind)  # a kill -9 leaves them: the next start's job
 
         # The same port again: nobody holds it any more.
-        second = run_main(f"--processes={WORKERS}", f"--secret={TEST_SECRET}", f"--port={port}")
+        second = run_main(f"--processes={WORKERS}", f"--port={port}")
         assert listening_port(second) == port, second.tail()
         assert not any(path.exists() for path in left_behind), second.tail()
         # and its own directories are made, not taken for stale
