@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from runtime import audit_cli
+from runtime import audit_cli, keys_cli
 from runtime.server import StartupError, run
 from runtime.settings import SettingsError, read_settings, set_up_logging
 
@@ -21,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["audit"]:
         sys.exit(audit_cli.run(arguments[1:], os.environ))
+    if arguments[:1] == ["keys"]:
+        sys.exit(keys_cli.run(arguments[1:], os.environ))
     try:
         settings = read_settings(arguments, os.environ)
         set_up_logging(settings.log_level)

@@ -1,4 +1,10 @@
-"""The login token ``/token`` hands out: an HS256 JWT signed with the service secret."""
+"""The login token ``/token`` hands out: an RS256 JWT signed with the provider's shared keys.
+
+Any site can check it with the JWKS (``/jwks.json``): the signature, ``typ``
+``login+jwt`` in the header (so neither an ID token nor an access token passes
+for one), ``iss``, and ``exp``.  Until issue 11 it was HS256 with ``--secret``,
+which every checking site would have needed; ``--secret`` is now ignored.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,13 @@ import secrets
 import time
 from typing import Any
 
-import jwt
-
 from login.models import Identity
+from oidc.keys import BadToken, KeyRing
 
-#: the only algorithm we sign or accept (no "none", no key confusion)
-ALGORITHM = "HS256"
-#: who signs the tokens, checked on verification
+#: the issuer of login tokens when no --issuer or --public-url names the service
 ISSUER = "qrlogin"
-#: shortest secret accepted: RFC 7518 wants at least 256 bits of key for HS256
-MIN_SECRET_LENGTH = 32
+#: the JWT ``typ`` header of a login token (RFC 8725 §3.11: explicit typing against token confusion)
+LOGIN_TOKEN_TYPE = "login+jwt"  # noqa: S105 (a media type, not a password)
 
 
 class InvalidToken(Exception):
@@ -23,18 +26,31 @@ class InvalidToken(Exception):
 
 
 class TokenIssuer:
-    """Signs and verifies login tokens with one shared secret."""
+    """Signs and verifies login tokens with the key ring every instance shares.
 
-    def __init__(self, secret: str, *, ttl: int = 3600) -> None:
-        if len(secret) < MIN_SECRET_LENGTH:
-            raise ValueError(f"the token secret must be at least {MIN_SECRET_LENGTH} characters")
-        self._secret = secret
+    Built before the key ring exists (``runtime.server`` builds it before any
+    fork), then ``bound`` to the instance's ring by the composition root.
+    """
+
+    def __init__(self, keys: KeyRing | None = None, *, ttl: int = 3600, issuer: str = ISSUER) -> None:
+        self._keys = keys
         self.ttl = ttl
+        self.issuer = issuer
+
+    def bound(self, keys: KeyRing) -> TokenIssuer:
+        """This issuer, signing with ``keys``."""
+        return TokenIssuer(keys, ttl=self.ttl, issuer=self.issuer)
+
+    @property
+    def keys(self) -> KeyRing:
+        if self._keys is None:
+            raise RuntimeError("the login-token issuer has no key ring yet (the composition root binds one)")
+        return self._keys
 
     def issue(self, user: Identity) -> str:
         now = int(time.time())
         claims = {
-            "iss": ISSUER,
+            "iss": self.issuer,
             "sub": user.sub,
             "name": user.name,
             "picture": user.picture,
@@ -42,18 +58,19 @@ class TokenIssuer:
             "exp": now + self.ttl,
             "jti": secrets.token_urlsafe(12),
         }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return self.keys.sign(claims, typ=LOGIN_TOKEN_TYPE)
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or InvalidToken."""
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss"]},
+            claims = self.keys.decode(token, typ=LOGIN_TOKEN_TYPE)
+            self.keys.validate(
+                claims,
+                iss={"essential": True, "value": self.issuer},
+                sub={"essential": True},
+                exp={"essential": True},
+                iat={"essential": True},
             )
-        except jwt.PyJWTError as exc:
+        except BadToken as exc:
             raise InvalidToken(str(exc)) from exc
         return claims

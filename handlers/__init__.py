@@ -12,6 +12,7 @@ from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import MAX_JSON_BODY, BaseHandler, NotFoundHandler
 from handlers.middleware.accesslog import InFlight, RequestLog
 from handlers.middleware.security import HttpPolicy, security_transform
+from handlers.oauth import oauth_routes
 from handlers.ops import HealthHandler, MetricsHandler, Reachability, ReadyHandler
 from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_routes, page_settings
 from handlers.push import PING_INTERVAL, PING_TIMEOUT, OpenConnections
@@ -23,6 +24,7 @@ from handlers.wait import WaitHandler
 from login.service import LoginService
 from login.waiters import WaiterRegistry
 from login.waiting import ChangeWaiter
+from oidc.provider import Provider
 from redis_map import ChangeListener, SessionStore
 from redis_map.ratelimit import RateLimiter
 from runtime.metrics import Metrics
@@ -68,6 +70,8 @@ class Services:
     in_flight: InFlight = field(default_factory=InFlight)
     #: whether the process is stopping
     shutdown: Shutdown = field(default_factory=Shutdown)
+    #: the OpenID provider's parts (None: its routes are not mounted)
+    provider: Provider | None = None
     #: the WebSockets and event streams open, for a graceful stop
     connections: OpenConnections = field(default_factory=OpenConnections)
 
@@ -108,6 +112,7 @@ def make_app(services: Services, **settings: Any) -> Application:
             dict(store=store, shutdown=services.shutdown, listener=services.listener, auth=services.auth_check),
         ),
         *([url(r"/metrics", MetricsHandler, dict(metrics=metrics))] if services.serve_metrics else []),
+        *(oauth_routes(services.provider) if services.provider is not None else []),
     ]
     settings.setdefault("log_function", RequestLog(metrics))
     settings.setdefault("http_policy", services.policy)

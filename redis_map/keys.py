@@ -9,6 +9,7 @@
     <ns>:audit:deadlines          sessions' expiry deadlines, for the audit sweep
     <ns>:rl:<rule>:{<tag>}        one rate-limit counter or slot set
     <ns>:probe                    /readyz's write probe
+    <ns>:oidc:keys                the OpenID provider's signing keys: a hash, kid -> record (no TTL)
 
 ``<tag>`` is a Redis Cluster hash tag: for a session, the uuid's first two hex
 digits, shared by its key and its change channel so the transition script may
@@ -36,6 +37,12 @@ class KeySpace:
         self.audit_stream = f"{namespace}:audit"
         self.audit_deadlines = f"{namespace}:audit:deadlines"
         self.probe = f"{namespace}:probe"
+        #: the signing keys, durable (no TTL): every instance signs and checks with them
+        self.signing_keys = f"{namespace}:oidc:keys"
+
+    def durable(self) -> frozenset[str]:
+        """The keys kept without a TTL on purpose (run Redis with AOF): the provider's signing keys."""
+        return frozenset({self.signing_keys})
 
     def session(self, uuid: str) -> str:
         return f"{self.namespace}:session:{{{shard_tag(uuid)}}}{uuid}"

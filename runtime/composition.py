@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from tornado.web import Application
 import diagnostics
 from auth import Authenticator, DemoAuthenticator, TokenIssuer, UserInfoClient
 from auth.measured import MeasuredAuthenticator
+from auth.tokens import ISSUER
 from handlers import Services, make_app
 from handlers.middleware.proxy import behind_proxies
 from handlers.middleware.security import HttpPolicy
@@ -27,11 +27,14 @@ from login.events import LoginEvents
 from login.qr import QrRenderer
 from login.service import LoginService
 from login.waiters import WaiterRegistry
+from oidc.keys import KeyRing
+from oidc.provider import Provider
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog, AuditSweeper
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.ratelimit import RateLimiter
+from redis_map.signing_keys import SigningKeyStore
 from runtime.metrics import Metrics
 from runtime.settings import Settings
 from runtime.shutdown import Shutdown
@@ -40,12 +43,28 @@ log = logging.getLogger("qrlogin")
 
 
 def build_tokens(settings: Settings) -> TokenIssuer:
-    """The login-token signer; built before any fork, so every worker signs with the one key, even a random one."""
-    secret = settings.secret
-    if not secret:
-        log.warning("no --secret: login tokens are signed with a random key and die with this process")
-        secret = secrets.token_urlsafe(32)
-    return TokenIssuer(secret, ttl=settings.token_ttl)
+    """The login-token issuer (its TTL and issuer); ``open_service`` binds it to the shared signing keys."""
+    if settings.secret:
+        log.warning("--secret is deprecated and ignored: login tokens are RS256, signed with the shared keys")
+    return TokenIssuer(ttl=settings.token_ttl, issuer=settings.oidc_issuer or ISSUER)
+
+
+def signed_lifetime(settings: Settings) -> float:
+    """The longest a token we sign lives: how long a retired signing key stays published."""
+    return float(settings.token_ttl)
+
+
+@asynccontextmanager
+async def open_key_ring(settings: Settings, redis: RedisClient, *, refresh: bool = True) -> AsyncIterator[KeyRing]:
+    """The shared signing keys (a first one made if there are none), re-read in the background while open."""
+    keys = KeyRing(SigningKeyStore(redis, KeySpace(settings.namespace)), lifetime=signed_lifetime(settings))
+    await keys.ensure_signer()
+    if refresh:
+        keys.start()
+    try:
+        yield keys
+    finally:
+        await keys.stop()
 
 
 def build_authenticator(settings: Settings) -> Authenticator:
@@ -120,11 +139,22 @@ async def open_audit_log(settings: Settings) -> AsyncIterator[AuditLog]:
 
 
 @asynccontextmanager
+async def open_signing_keys(settings: Settings) -> AsyncIterator[tuple[SigningKeyStore, KeyRing]]:
+    """The signing keys' storage and a ring reading it, for managing them (``python main.py keys``)."""
+    redis = connect(settings.redis_url)
+    try:
+        store = SigningKeyStore(redis, KeySpace(settings.namespace))
+        yield store, KeyRing(store, lifetime=signed_lifetime(settings))
+    finally:
+        await redis.aclose()
+
+
+@asynccontextmanager
 async def open_service(
     settings: Settings,
     redis_url: str,
     *,
-    tokens: TokenIssuer,
+    tokens: TokenIssuer | None = None,
     authenticator: Authenticator | None = None,
     demo: bool | None = None,
     listen: bool = True,
@@ -137,6 +167,8 @@ async def open_service(
     own, with ``demo`` saying whether the phone page offers demo identities);
     ``listen`` and ``sweep`` start the change listener and the audit sweep.
     Each part closes within CLOSE_TIMEOUT, saying so on ``closing``.
+    ``tokens`` gives the login token's terms (default: from ``settings``); it
+    is bound to the signing keys here.
     """
     closing = closing or Closing()
     async with AsyncExitStack() as stack:
@@ -168,6 +200,9 @@ async def open_service(
             redis, namespace=namespace, limits=settings.rate_limits, wait_timeout=settings.wait_timeout
         )
         renderer = QrRenderer()
+        keys = await stack.enter_async_context(open_key_ring(settings, redis))
+        tokens = (tokens or build_tokens(settings)).bound(keys)
+        provider = Provider(issuer=settings.oidc_issuer, keys=keys)
         login = LoginService(store, MeasuredAuthenticator(authenticator, metrics), limiter, events, tokens, renderer)
 
         services = Services(
@@ -189,6 +224,7 @@ async def open_service(
             auth_check=Reachability(settings.auth_url) if settings.auth_url else None,
             serve_metrics=settings.metrics_port is None,
             shutdown=Shutdown(),
+            provider=provider,
         )
         app = make_app(services)
         if settings.loop_probe:  # benchmarks: the diagnostics plug-in

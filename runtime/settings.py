@@ -59,7 +59,9 @@ class Settings:
     auth_timeout: float = 5.0
     #: the URL phones reach the service at; None: as the PC's request did
     public_url: str | None = None
-    #: "" for a random key per start
+    #: the OpenID provider's issuer URL; None: --public-url, else as each request reached the service
+    issuer: str | None = None
+    #: deprecated and ignored: login tokens are RS256, signed with the shared keys
     secret: str = ""
     session_ttl: float = 120.0
     wait_timeout: float = 25.0
@@ -86,6 +88,11 @@ class Settings:
     def branding(self) -> Branding:
         """What the pages call the product, its logo, and where the PC goes once logged in."""
         return Branding(app_name=self.app_name, logo_path=self.logo, after_login_url=self.after_login_url)
+
+    @property
+    def oidc_issuer(self) -> str | None:
+        """The issuer named in tokens and discovery: --issuer, else --public-url (None: per request)."""
+        return self.issuer or self.public_url
 
     @property
     def demo(self) -> bool:
@@ -254,8 +261,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("token-ttl", "The login flow", _whole(1), "3600", "seconds a login token stays valid", "S"),
     Option(
         "secret", "The login flow", _secret, "",
-        f"HMAC key signing login tokens, at least {MIN_SECRET_LENGTH} characters; share it across instances "
-        "(default: a random key per start)", "KEY",
+        "deprecated and ignored: login tokens are now RS256, signed with the shared keys (python main.py keys)",
+        "KEY",
     ),
     Option(
         "rate-limit", "Abuse limits and browsers", _rate_limits, "on",
@@ -286,10 +293,18 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("log-level", "Performance and diagnostics", _choice(LOG_LEVELS), "info", "debug, info, warning or error",
            "LEVEL"),
+    Option(
+        "issuer", "OpenID Connect provider", _optional_http_url, "",
+        "the issuer URL in tokens and discovery (default: --public-url, else as each request reached the service)",
+        "URL",
+    ),
 )  # fmt: skip
 
 #: the commands ``python main.py <command>`` runs instead of the service
-COMMANDS = {"audit": "read the audit stream of login outcomes (see: python main.py audit --help)"}
+COMMANDS = {
+    "audit": "read the audit stream of login outcomes (see: python main.py audit --help)",
+    "keys": "list, rotate, remove or prune the token signing keys (see: python main.py keys --help)",
+}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -21,6 +21,7 @@ from runtime.process import LISTEN_BACKLOG
 from runtime.server import connection_limits
 from runtime.settings import Settings
 
+#: what tests pass as the deprecated --secret (ignored: login tokens are signed with the shared keys)
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
 #: test instances run with the service's default abuse limits
 DEFAULT_LIMITS = RateLimits()
@@ -132,7 +133,6 @@ class Instance(Client):
         self.demo = demo
         self.settings = Settings(
             namespace=namespace,
-            secret=TEST_SECRET,
             token_ttl=300,
             wait_timeout=wait_timeout,
             rate_limits=rate_limits,
@@ -141,7 +141,8 @@ class Instance(Client):
         )
         #: the bounds on connections: as main.py sets them unless a test shortens them
         self.limits = limits or connection_limits(self.settings)
-        self.tokens = TokenIssuer(TEST_SECRET, ttl=300)
+        #: once started: the login-token issuer, bound to the instance's signing keys (its terms from settings)
+        self.tokens: TokenIssuer
         self.http = AsyncHTTPClient(force_instance=True, max_clients=1000)
         self.port = 0
         self._stack = AsyncExitStack()
@@ -152,7 +153,6 @@ class Instance(Client):
             open_service(
                 self.settings,
                 self.store_url,
-                tokens=self.tokens,
                 authenticator=self.authenticator,
                 demo=self.demo,
                 listen=listen,
@@ -160,6 +160,7 @@ class Instance(Client):
             )
         )
         self.service = service
+        self.tokens = service.services.tokens
         self.redis = service.redis
         self.store = service.store
         self.registry = service.registry

@@ -110,13 +110,17 @@ async def test_public_url_option_sets_the_qr_content(make_instance: object) -> N
 async def test_login_token_is_refused_when_tampered_or_expired(service: Instance) -> None:
     from auth import TokenIssuer
     from login.models import Identity
-    from tests.service import TEST_SECRET
+    from oidc.keys import KeyRing
+    from redis_map.keys import KeySpace
+    from redis_map.signing_keys import SigningKeyStore
 
     good = service.tokens.issue(Identity(sub="alice", name="Alice"))
     header, payload, signature = good.split(".")
     tampered = f"{header}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
-    expired = TokenIssuer(TEST_SECRET, ttl=-10).issue(Identity(sub="alice"))
-    foreign = TokenIssuer("another-secret-0123456789-0123456789").issue(Identity(sub="alice"))
+    expired = TokenIssuer(service.tokens.keys, ttl=-10).issue(Identity(sub="alice"))
+    other_keys = KeyRing(SigningKeyStore(service.redis, KeySpace(f"{service.settings.namespace}:other")), lifetime=300)
+    await other_keys.ensure_signer()
+    foreign = TokenIssuer(other_keys, ttl=300).issue(Identity(sub="alice"))
     for token in (tampered, expired, foreign, "garbage"):
         answer = await service.request("GET", "/me", headers={"Authorization": f"Bearer {token}"})
         assert answer.code == 401, token

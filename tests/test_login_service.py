@@ -24,7 +24,6 @@ from login.service import LoginService
 from redis_map.ratelimit import Rate, RateLimits
 from runtime.composition import Service, open_service
 from runtime.settings import Settings
-from tests.service import TEST_SECRET
 
 ALICE, BOB = "Bearer demo:alice", "Bearer demo:bob"
 IP = "192.0.2.10"
@@ -32,8 +31,8 @@ IP = "192.0.2.10"
 
 @pytest.fixture
 async def service(redis_url: str, namespace: str) -> AsyncIterator[Service]:
-    settings = Settings(namespace=namespace, secret=TEST_SECRET, rate_limits=None)
-    tokens = TokenIssuer(TEST_SECRET, ttl=300)
+    settings = Settings(namespace=namespace, rate_limits=None)
+    tokens = TokenIssuer(ttl=300)
     async with open_service(
         settings, redis_url, tokens=tokens, authenticator=DemoAuthenticator(), listen=False
     ) as built:
@@ -161,8 +160,8 @@ async def test_actions_on_an_unknown_session(login: LoginService) -> None:
 
 
 async def test_limits_are_the_services(redis_url: str, namespace: str) -> None:
-    settings = Settings(namespace=namespace, secret=TEST_SECRET, rate_limits=RateLimits(uuid_ip=Rate(2, 60)))
-    tokens = TokenIssuer(TEST_SECRET, ttl=300)
+    settings = Settings(namespace=namespace, rate_limits=RateLimits(uuid_ip=Rate(2, 60)))
+    tokens = TokenIssuer(ttl=300)
     async with open_service(settings, redis_url, tokens=tokens, authenticator=DemoAuthenticator(), listen=False) as svc:
         await svc.login.create(requester())
         await svc.login.create(requester())

@@ -1,0 +1,8 @@
+"""Where each endpoint of the provider is, as a path under the issuer URL (routes and discovery share these)."""
+
+from __future__ import annotations
+
+DISCOVERY = "/.well-known/openid-configuration"
+JWKS = "/jwks.json"
+#: the same JWK Set where some clients look for it by default
+JWKS_WELL_KNOWN = "/.well-known/jwks.json"
