@@ -1,12 +1,7 @@
-// The PC login page: get a code, show its QR, follow it with /wait long-polls, then log in.
+// The PC login page: get a code, show its QR, follow it (qrlogin.js: WebSocket, else SSE, else long-polls), then log in.
 import { ApiError, byId, fill, getJSON, pageTexts, postJSON } from "./api.js";
+import { Status, backoff, follow as followSession, pause, renderQr } from "./qrlogin.js";
 
-const Status = { EXPIRED: -1, WAITING: 0, SCANNED: 1, CONFIRMED: 2, DENIED: 3 };
-/** Longest a /wait may stay open on our side: well past the server's own wait timeout. */
-const WAIT_TIMEOUT_MS = 90_000;
-/** The first pause before retrying after a failure; it doubles each time, up to the most. */
-const BACKOFF_FIRST_MS = 1_000;
-const BACKOFF_MOST_MS = 30_000;
 /** Where the login token is kept for the rest of the site (this tab only). */
 const TOKEN_KEY = "qrlogin.token";
 
@@ -30,6 +25,7 @@ const IDLE_CODES = Number(root.dataset.idleCodes) || 5;
 let run = 0; // bumped for each new code: a loop of an older run sees it and stops
 let idleCodes = 0; // codes in a row that expired with nobody scanning
 let ticker = null; // the countdown's interval
+let following = null; // aborts the run's following of its session when a newer run starts
 
 class Superseded extends Error {}
 
@@ -38,18 +34,17 @@ function setState(state, text) {
   message.textContent = text;
 }
 
-/** Resolves after the back-off pause for `attempt`, or as soon as the browser is back online. */
-function pause(attempt) {
-  const ms = Math.min(BACKOFF_MOST_MS, BACKOFF_FIRST_MS * 2 ** attempt);
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      window.removeEventListener("online", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    window.addEventListener("online", done);
-  });
+/** Starts a new run: whatever an older one still follows is dropped. */
+function nextRun() {
+  run += 1;
+  following?.abort(new Superseded());
+  following = null;
+  return run;
+}
+
+function showNetwork(lost) {
+  network.textContent = T.offline;
+  network.hidden = !lost;
 }
 
 /** `call()`, retried with back-off while the network or the server (5xx) fails; other errors are thrown. */
@@ -62,9 +57,8 @@ async function persist(call, myRun) {
       return answer;
     } catch (error) {
       if (error instanceof Superseded || (error instanceof ApiError && error.status < 500)) throw error;
-      network.textContent = T.offline;
-      network.hidden = false;
-      await pause(attempt);
+      showNetwork(true);
+      await pause(backoff(attempt));
       if (myRun !== run) throw new Superseded();
     }
   }
@@ -113,8 +107,7 @@ avatar.addEventListener("error", () => {
 });
 
 function showCode(session) {
-  qr.src = session.qr_svg;
-  qr.dataset.uuid = session.uuid;
+  renderQr(qr, session, { base: "/" });
   qr.classList.remove("stale");
   qr.hidden = false;
   countdown.hidden = false;
@@ -131,7 +124,7 @@ function hideCode() {
 
 /** Ends this run with `text` and a button for a new code. */
 function stop(state, text) {
-  run += 1;
+  nextRun();
   hideCode();
   showPerson(null);
   network.hidden = true;
@@ -142,7 +135,7 @@ function stop(state, text) {
 
 /** Gets a fresh code and follows it until it is decided. */
 async function newCode() {
-  const myRun = ++run;
+  const myRun = nextRun();
   again.hidden = true;
   showPerson(null);
   try {
@@ -156,30 +149,31 @@ async function newCode() {
   }
 }
 
-/** Long-polls the session, re-polling after every answer, and acts on each new status. */
+/** Follows the session (pushed, reconnecting after network loss) and acts on each new status. */
 async function follow(session, myRun) {
-  let status = Status.WAITING;
   let scanned = false;
-  for (;;) {
-    const body = { cursor: session.cursor, status };
-    const answer = await persist(() => postJSON("/wait", body, { timeoutMs: WAIT_TIMEOUT_MS }), myRun);
-    status = answer.status;
-    if (status === Status.WAITING || status === Status.SCANNED) {
-      startCountdown(answer.expires_in);
-    }
-    if (status === Status.SCANNED && !scanned) {
-      scanned = true;
-      idleCodes = 0;
-      showPerson(answer.user, T.scanned);
-      setState("scanned", T.confirm_on_phone);
-    } else if (status === Status.CONFIRMED) {
-      return logIn(session, answer.code, myRun);
-    } else if (status === Status.DENIED) {
-      return stop("denied", T.denied);
-    } else if (status === Status.EXPIRED) {
-      return expired(scanned);
-    }
-  }
+  following = new AbortController();
+  const answer = await followSession(session, {
+    base: "/",
+    signal: following.signal,
+    onNetwork: showNetwork,
+    onTransport: (name) => {
+      root.dataset.transport = name;
+    },
+    onChange: ({ status, expires_in, user }) => {
+      if (status === Status.WAITING || status === Status.SCANNED) startCountdown(expires_in);
+      if (status === Status.SCANNED && !scanned) {
+        scanned = true;
+        idleCodes = 0;
+        showPerson(user, T.scanned);
+        setState("scanned", T.confirm_on_phone);
+      }
+    },
+  });
+  if (myRun !== run) throw new Superseded();
+  if (answer.status === Status.CONFIRMED) return logIn(session, answer.code, myRun);
+  if (answer.status === Status.DENIED) return stop("denied", T.denied);
+  return expired(scanned);
 }
 
 function expired(scanned) {
@@ -204,7 +198,7 @@ async function logIn(session, code, myRun) {
  * it never goes into a URL, where logs, history and Referer headers would keep it.
  */
 function loggedIn(user) {
-  run += 1; // nothing more to follow
+  nextRun(); // nothing more to follow
   hideCode();
   showPerson(user, T.logged_in);
   if (AFTER_LOGIN) {
