@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from runtime import audit_cli, keys_cli
+from runtime import audit_cli, clients_cli, keys_cli
 from runtime.server import StartupError, run
 from runtime.settings import SettingsError, read_settings, set_up_logging
 
@@ -23,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(audit_cli.run(arguments[1:], os.environ))
     if arguments[:1] == ["keys"]:
         sys.exit(keys_cli.run(arguments[1:], os.environ))
+    if arguments[:1] == ["clients"]:
+        sys.exit(clients_cli.run(arguments[1:], os.environ))
     try:
         settings = read_settings(arguments, os.environ)
         set_up_logging(settings.log_level)

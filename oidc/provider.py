@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from oidc.clients import ClientRegistry
 from oidc.keys import KeyRing
 
 
@@ -15,3 +16,5 @@ class Provider:
     issuer: str | None
     #: the signing keys every instance shares
     keys: KeyRing
+    #: the registered clients
+    clients: ClientRegistry

@@ -10,6 +10,7 @@
     <ns>:rl:<rule>:{<tag>}        one rate-limit counter or slot set
     <ns>:probe                    /readyz's write probe
     <ns>:oidc:keys                the OpenID provider's signing keys: a hash, kid -> record (no TTL)
+    <ns>:oidc:clients             its registered clients: a hash, client id -> record (no TTL)
 
 ``<tag>`` is a Redis Cluster hash tag: for a session, the uuid's first two hex
 digits, shared by its key and its change channel so the transition script may
@@ -39,10 +40,12 @@ class KeySpace:
         self.probe = f"{namespace}:probe"
         #: the signing keys, durable (no TTL): every instance signs and checks with them
         self.signing_keys = f"{namespace}:oidc:keys"
+        #: the registered clients, durable (no TTL)
+        self.clients = f"{namespace}:oidc:clients"
 
     def durable(self) -> frozenset[str]:
-        """The keys kept without a TTL on purpose (run Redis with AOF): the provider's signing keys."""
-        return frozenset({self.signing_keys})
+        """The keys kept without a TTL on purpose (run Redis with AOF): the provider's signing keys and clients."""
+        return frozenset({self.signing_keys, self.clients})
 
     def session(self, uuid: str) -> str:
         return f"{self.namespace}:session:{{{shard_tag(uuid)}}}{uuid}"

@@ -27,10 +27,12 @@ from login.events import LoginEvents
 from login.qr import QrRenderer
 from login.service import LoginService
 from login.waiters import WaiterRegistry
+from oidc.clients import ClientRegistry, SecretHasher
 from oidc.keys import KeyRing
 from oidc.provider import Provider
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog, AuditSweeper
+from redis_map.clients import RedisClientStore
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.ratelimit import RateLimiter
@@ -138,6 +140,23 @@ async def open_audit_log(settings: Settings) -> AsyncIterator[AuditLog]:
         await redis.aclose()
 
 
+def build_clients(settings: Settings, redis: RedisClient) -> ClientRegistry:
+    """The registered clients, their secrets hashed under --client-secret-pepper."""
+    return ClientRegistry(
+        RedisClientStore(redis, KeySpace(settings.namespace)), SecretHasher(settings.client_secret_pepper)
+    )
+
+
+@asynccontextmanager
+async def open_clients(settings: Settings) -> AsyncIterator[ClientRegistry]:
+    """The registered clients, for managing them (``python main.py clients``)."""
+    redis = connect(settings.redis_url)
+    try:
+        yield build_clients(settings, redis)
+    finally:
+        await redis.aclose()
+
+
 @asynccontextmanager
 async def open_signing_keys(settings: Settings) -> AsyncIterator[tuple[SigningKeyStore, KeyRing]]:
     """The signing keys' storage and a ring reading it, for managing them (``python main.py keys``)."""
@@ -202,7 +221,9 @@ async def open_service(
         renderer = QrRenderer()
         keys = await stack.enter_async_context(open_key_ring(settings, redis))
         tokens = (tokens or build_tokens(settings)).bound(keys)
-        provider = Provider(issuer=settings.oidc_issuer, keys=keys)
+        if not settings.client_secret_pepper:
+            log.info("no --client-secret-pepper: client secrets are hashed with HMAC-SHA256 under an empty key")
+        provider = Provider(issuer=settings.oidc_issuer, keys=keys, clients=build_clients(settings, redis))
         login = LoginService(store, MeasuredAuthenticator(authenticator, metrics), limiter, events, tokens, renderer)
 
         services = Services(

@@ -61,6 +61,8 @@ class Settings:
     public_url: str | None = None
     #: the OpenID provider's issuer URL; None: --public-url, else as each request reached the service
     issuer: str | None = None
+    #: the key of the HMAC that stores client secrets, kept outside Redis ("": none)
+    client_secret_pepper: str = ""
     #: deprecated and ignored: login tokens are RS256, signed with the shared keys
     secret: str = ""
     session_ttl: float = 120.0
@@ -160,6 +162,12 @@ def _choice(choices: Sequence[str]) -> Callable[[str], str]:
 def _secret(text: str) -> str:
     if text and len(text) < MIN_SECRET_LENGTH:
         raise ValueError(f"is too short to sign with: give at least {MIN_SECRET_LENGTH} characters")
+    return text
+
+
+def _pepper(text: str) -> str:
+    if text and len(text) < MIN_SECRET_LENGTH:
+        raise ValueError(f"is too short to key an HMAC with: give at least {MIN_SECRET_LENGTH} characters")
     return text
 
 
@@ -298,12 +306,18 @@ OPTIONS: tuple[Option, ...] = (
         "the issuer URL in tokens and discovery (default: --public-url, else as each request reached the service)",
         "URL",
     ),
+    Option(
+        "client-secret-pepper", "OpenID Connect provider", _pepper, "",
+        f"key (at least {MIN_SECRET_LENGTH} characters, kept outside Redis) of the HMAC storing client secrets; "
+        "the same for the service and 'clients' (default: none)", "KEY",
+    ),
 )  # fmt: skip
 
 #: the commands ``python main.py <command>`` runs instead of the service
 COMMANDS = {
     "audit": "read the audit stream of login outcomes (see: python main.py audit --help)",
     "keys": "list, rotate, remove or prune the token signing keys (see: python main.py keys --help)",
+    "clients": "add, list, show, remove or rotate-secret the OpenID clients (see: python main.py clients --help)",
 }
 
 

@@ -1,0 +1,318 @@
+"""The registered clients (relying parties): who may ask for logins, and where the browser may be sent back.
+
+A client has a name (shown on the phone), its exact redirect URIs, whether
+it is confidential (it has a secret: a web site's backend) or public (a
+single-page or native app: PKCE only), and the scopes it may ask for.
+
+Secrets are 256 random bits, shown once and stored as HMAC-SHA256 under a
+server pepper kept outside Redis (``--client-secret-pepper``); checked in
+constant time.  A slow KDF (scrypt, Argon2) exists to make guessing a
+*low-entropy* secret expensive; nobody enumerates 2**256, so it would add
+nothing but 50-100 ms of CPU to every token request.  The pepper makes a copy
+of Redis alone useless even for checking a guess.
+
+Where the records live is a ``ClientStore`` (``redis_map.clients``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from oidc.errors import InvalidClient
+from oidc.scopes import SUPPORTED_SCOPES
+
+#: what a client id may look like (chosen by the operator, or made here)
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
+#: longest redirect URI accepted (browsers and proxies cut URLs past ~2,000 characters)
+MAX_REDIRECT_URI = 2000
+#: most redirect URIs per client
+MAX_REDIRECT_URIS = 20
+#: longest client name (shown on the phone)
+MAX_NAME = 64
+#: random bytes of a client secret: 256 bits
+SECRET_BYTES = 32
+#: hosts a redirect URI may name over plain http: the loopback interface (RFC 8252 §7.3, and development)
+LOOPBACK_NAMES = frozenset({"localhost"})
+#: the hash scheme of stored secrets, first in each stored hash (a future scheme gets a new name)
+HASH_SCHEME = "hmac-sha256"
+
+
+class ClientError(ValueError):
+    """A registration that cannot be: the message says what to fix."""
+
+
+class UnknownClient(LookupError):
+    """No client has this id."""
+
+
+def check_redirect_uri(uri: str, *, public: bool) -> str:
+    """``uri`` if it may be registered (RFC 9700 §2.1: exact, absolute, no fragment, https); else ClientError.
+
+    Plain http only to the loopback interface (a native app's or a developer's
+    machine); a private-use scheme (``com.example.app:/callback``, RFC 8252
+    §7.1: a reverse domain name) only for a public client, a native app.
+    """
+    if len(uri) > MAX_REDIRECT_URI or not uri.isprintable() or any(ch.isspace() for ch in uri):
+        raise ClientError(f"redirect URI {uri[:80]!r}: at most {MAX_REDIRECT_URI} printable characters, no spaces")
+    try:
+        parts = urlsplit(uri)
+        port = parts.port  # ValueError for a port that is no number
+    except ValueError as exc:
+        raise ClientError(f"redirect URI {uri!r}: {exc}") from None
+    del port
+    if parts.fragment or "#" in uri:
+        raise ClientError(f"redirect URI {uri!r}: no fragment (RFC 6749 §3.1.2)")
+    if "*" in uri:
+        raise ClientError(f"redirect URI {uri!r}: no wildcards; register each exact URI")
+    scheme = parts.scheme.lower()
+    if scheme in ("https", "http"):
+        if not parts.hostname or parts.username is not None or parts.password is not None:
+            raise ClientError(f"redirect URI {uri!r}: needs a host, and no user or password")
+        if scheme == "http" and not _loopback(parts.hostname):
+            raise ClientError(f"redirect URI {uri!r}: https is required (plain http only to the loopback interface)")
+        return uri
+    if public and "." in scheme and re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        return uri
+    raise ClientError(
+        f"redirect URI {uri!r}: must be https (or a private-use scheme like com.example.app: for a public client)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Client:
+    """One registered client, as stored (its secret only as a hash)."""
+
+    client_id: str
+    name: str
+    redirect_uris: tuple[str, ...]
+    #: a public client has no secret and must use PKCE
+    public: bool
+    scopes: frozenset[str]
+    created_at: float
+    secret_hash: str = field(default="", repr=False)
+
+    @property
+    def confidential(self) -> bool:
+        return not self.public
+
+    @property
+    def kind(self) -> str:
+        return "public" if self.public else "confidential"
+
+    def redirect_host(self, redirect_uri: str) -> str:
+        """What the phone shows of where the browser goes back: the host (or the app's scheme)."""
+        parts = urlsplit(redirect_uri)
+        return parts.hostname or f"{parts.scheme}:"
+
+    def record(self) -> str:
+        return json.dumps(
+            {
+                "client_id": self.client_id,
+                "name": self.name,
+                "redirect_uris": list(self.redirect_uris),
+                "public": self.public,
+                "scopes": sorted(self.scopes),
+                "created_at": self.created_at,
+                "secret_hash": self.secret_hash,
+            }
+        )
+
+    @classmethod
+    def from_record(cls, text: str) -> Client:
+        """The client a stored record holds; ValueError if it holds none."""
+        try:
+            data = json.loads(text)
+            return cls(
+                client_id=str(data["client_id"]),
+                name=str(data["name"]),
+                redirect_uris=tuple(str(uri) for uri in data["redirect_uris"]),
+                public=bool(data["public"]),
+                scopes=frozenset(str(scope) for scope in data["scopes"]),
+                created_at=float(data["created_at"]),
+                secret_hash=str(data.get("secret_hash", "")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a client record: {exc}") from exc
+
+    def shown(self) -> dict[str, object]:
+        """What ``clients show`` prints: everything but the secret's hash."""
+        return {
+            "client_id": self.client_id,
+            "name": self.name,
+            "type": self.kind,
+            "redirect_uris": list(self.redirect_uris),
+            "scopes": sorted(self.scopes),
+            "created_at": self.created_at,
+        }
+
+
+class ClientStore(Protocol):
+    """Where client records live, shared by every instance (durable)."""
+
+    async def get(self, client_id: str) -> str | None: ...
+
+    async def all(self) -> Mapping[str, str]: ...
+
+    async def add(self, client_id: str, record: str) -> bool:
+        """Stores a new record; False if the id is taken."""
+        ...
+
+    async def replace(self, client_id: str, record: str) -> bool:
+        """Replaces an existing record; False if there is none (removed meanwhile)."""
+        ...
+
+    async def remove(self, client_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SecretHasher:
+    """HMAC-SHA256 of client secrets under the server's pepper (``--client-secret-pepper``; may be empty)."""
+
+    pepper: str = field(default="", repr=False)
+
+    @property
+    def pepper_id(self) -> str:
+        """Which pepper hashed a secret (8 hex digits of a hash of it), so a changed pepper is named, not guessed."""
+        return hashlib.sha256(b"qrlogin client-secret pepper\x00" + self.pepper.encode()).hexdigest()[:8]
+
+    def hash(self, secret: str) -> str:
+        digest = hmac.new(self.pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+        return f"{HASH_SCHEME}${self.pepper_id}${digest}"
+
+    def matches(self, secret: str, stored: str) -> bool:
+        """Whether ``secret`` is the one ``stored`` hashes; compared in constant time."""
+        return hmac.compare_digest(self.hash(secret).encode(), stored.encode())
+
+    def hashed_with_another_pepper(self, stored: str) -> bool:
+        scheme, _, rest = stored.partition("$")
+        return scheme == HASH_SCHEME and rest.partition("$")[0] != self.pepper_id
+
+
+class ClientRegistry:
+    """Registers clients, finds them, and checks their secrets."""
+
+    def __init__(self, store: ClientStore, hasher: SecretHasher) -> None:
+        self._store = store
+        self._hasher = hasher
+
+    async def register(
+        self,
+        *,
+        name: str,
+        redirect_uris: Iterable[str],
+        public: bool = False,
+        scopes: Iterable[str] = ("openid", "profile"),
+        client_id: str | None = None,
+    ) -> tuple[Client, str | None]:
+        """A new client and its secret (None for a public one: it has none); ClientError if it cannot be."""
+        name = name.strip()
+        if not name or len(name) > MAX_NAME or not name.isprintable():
+            raise ClientError(f"the name must be 1 to {MAX_NAME} printable characters")
+        uris = tuple(dict.fromkeys(check_redirect_uri(uri, public=public) for uri in redirect_uris))
+        if not uris or len(uris) > MAX_REDIRECT_URIS:
+            raise ClientError(f"give 1 to {MAX_REDIRECT_URIS} redirect URIs")
+        allowed = frozenset(scopes)
+        unknown = allowed - SUPPORTED_SCOPES
+        if unknown or "openid" not in allowed:
+            raise ClientError(
+                f"scopes must include openid and be among {' '.join(sorted(SUPPORTED_SCOPES))}"
+                + (f" (unknown: {' '.join(sorted(unknown))})" if unknown else "")
+            )
+        client_id = client_id or secrets.token_urlsafe(16)
+        if not CLIENT_ID_PATTERN.fullmatch(client_id):
+            raise ClientError("a client id is 3 to 64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)")
+        secret = None if public else secrets.token_urlsafe(SECRET_BYTES)
+        client = Client(
+            client_id=client_id,
+            name=name,
+            redirect_uris=uris,
+            public=public,
+            scopes=allowed,
+            created_at=time.time(),
+            secret_hash=self._hasher.hash(secret) if secret else "",
+        )
+        if not await self._store.add(client_id, client.record()):
+            raise ClientError(f"the client id {client_id!r} is taken")
+        return client, secret
+
+    async def find(self, client_id: str) -> Client | None:
+        """The client, or None (unknown, or its record unreadable)."""
+        if not CLIENT_ID_PATTERN.fullmatch(client_id):
+            return None
+        record = await self._store.get(client_id)
+        if record is None:
+            return None
+        try:
+            return Client.from_record(record)
+        except ValueError:
+            return None
+
+    async def require(self, client_id: str) -> Client:
+        client = await self.find(client_id)
+        if client is None:
+            raise UnknownClient(client_id)
+        return client
+
+    async def all(self) -> list[Client]:
+        clients = []
+        for record in (await self._store.all()).values():
+            try:
+                clients.append(Client.from_record(record))
+            except ValueError:
+                continue
+        return sorted(clients, key=lambda client: (client.created_at, client.client_id))
+
+    async def authenticate(self, client_id: str, secret: str | None) -> Client:
+        """The client if ``secret`` is its secret (a public one: if none is given); else InvalidClient.
+
+        Every refusal reads the same to the caller, so an unknown id cannot be told from a wrong secret.
+        """
+        client = await self.find(client_id)
+        if client is None:
+            raise InvalidClient()
+        if client.public:
+            if secret:
+                raise InvalidClient("A public client has no secret; authenticate with 'none' and PKCE.")
+            return client
+        if not secret:
+            raise InvalidClient("Client authentication is required (client_secret_basic or client_secret_post).")
+        if not self._hasher.matches(secret, client.secret_hash):
+            raise InvalidClient()
+        return client
+
+    def secret_needs_rotation(self, client: Client) -> bool:
+        """Whether the client's secret was hashed under another pepper (so no secret can match it now)."""
+        return client.confidential and self._hasher.hashed_with_another_pepper(client.secret_hash)
+
+    async def rotate_secret(self, client_id: str) -> str:
+        """A new secret for a confidential client (the old one stops working at once)."""
+        client = await self.require(client_id)
+        if client.public:
+            raise ClientError(f"{client_id} is a public client: it has no secret")
+        secret = secrets.token_urlsafe(SECRET_BYTES)
+        if not await self._store.replace(client_id, replace(client, secret_hash=self._hasher.hash(secret)).record()):
+            raise UnknownClient(client_id)
+        return secret
+
+    async def remove(self, client_id: str) -> None:
+        if not await self._store.remove(client_id):
+            raise UnknownClient(client_id)
