@@ -1,0 +1,132 @@
+"""The WebSocket reference: a bare ``tornado.websocket`` server doing no work, no Redis.
+
+``python -m bench.ws_reference`` logs ``ws-reference listening on http://127.0.0.1:<port>``
+on stderr and serves:
+
+- ``GET /ws`` (WebSocket): the first message ``{"key": K}`` parks the socket on a
+  plain per-key Future; once woken it is sent one message and closed;
+- ``POST /wake?key=K``: wakes it;
+- ``GET /debug/stats?waiters=N&timeout=S``: once N sockets are parked.
+
+It pings as the service does (``websocket_ping_interval``/``_timeout``, the
+service's defaults), so the two hold the same per-connection heartbeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.locks import Condition
+from tornado.log import enable_pretty_logging
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from handlers.push import PING_INTERVAL, PING_TIMEOUT
+from runtime.process import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
+
+log = logging.getLogger("bench.ws_reference")
+
+
+class Parked:
+    """The per-key futures of the parked sockets, and a condition on their count."""
+
+    def __init__(self) -> None:
+        self.futures: dict[str, asyncio.Future[None]] = {}
+        self.changed = Condition()
+
+
+class SocketHandler(WebSocketHandler):
+    def initialize(self, parked: Parked) -> None:
+        self.parked = parked
+        self.key = ""
+        self.task: asyncio.Task[None] | None = None
+
+    def on_message(self, message: str | bytes) -> None:
+        self.key = json.loads(message)["key"]
+        self.task = asyncio.ensure_future(self._park())
+
+    async def _park(self) -> None:
+        future = self.parked.futures[self.key] = asyncio.get_running_loop().create_future()
+        self.parked.changed.notify_all()
+        try:
+            await future
+        except asyncio.CancelledError:
+            return
+        try:
+            await self.write_message('{"woken":1}')
+        except WebSocketClosedError:
+            return
+        self.close(1000, "woken")
+
+    def on_close(self) -> None:
+        future = self.parked.futures.pop(self.key, None)
+        if future is not None:
+            future.cancel()
+
+
+class WakeHandler(RequestHandler):
+    def initialize(self, parked: Parked) -> None:
+        self.parked = parked
+
+    def post(self) -> None:
+        future = self.parked.futures.pop(self.get_query_argument("key"), None)
+        if future is not None and not future.done():
+            future.set_result(None)
+        self.finish(b'{"ok":1}')
+
+
+class StatsHandler(RequestHandler):
+    def initialize(self, parked: Parked) -> None:
+        self.parked = parked
+
+    async def get(self) -> None:
+        wanted = int(self.get_query_argument("waiters", "0"))
+        deadline = IOLoop.current().time() + float(self.get_query_argument("timeout", "10"))
+        while len(self.parked.futures) < wanted:
+            if not await self.parked.changed.wait(timeout=deadline):
+                break
+        self.finish({"waiters": len(self.parked.futures), "reached": len(self.parked.futures) >= wanted})
+
+
+async def serve(port: int) -> None:
+    parked = Parked()
+    app = Application(
+        [
+            (r"/ws", SocketHandler, dict(parked=parked)),
+            (r"/wake", WakeHandler, dict(parked=parked)),
+            (r"/debug/stats", StatsHandler, dict(parked=parked)),
+        ],
+        websocket_ping_interval=PING_INTERVAL,
+        websocket_ping_timeout=PING_TIMEOUT,
+    )
+    sockets = bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG)
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    log.info("ws-reference listening on http://127.0.0.1:%d", sockets[0].getsockname()[1])
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--event-loop", default="uvloop", help="uvloop or asyncio, as the service's --event-loop")
+    args = parser.parse_args()
+    enable_pretty_logging()
+    raise_fd_limit()
+    with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
+        runner.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()
