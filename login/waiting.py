@@ -14,6 +14,7 @@ way: make a :class:`WaitTicket`, await :meth:`ChangeWaiter.wait`, and call
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 
 #: slack after a session's TTL before re-reading it, so Redis has expired it
 EXPIRY_SLACK = 0.05
+#: session reads of waits in flight at once: past it a wait queues here, holding one
+#: future, instead of queueing for the Redis pool with a whole command's call stack
+#: (a burst of PCs parking at once would otherwise leave the heap at that peak)
+READS_AT_ONCE = 64
 
 
 class Closing(Protocol):
@@ -81,11 +86,15 @@ class ChangeWaiter:
         #: longest a wait stays parked before answering with the current status
         self.wait_timeout = wait_timeout
         self.shutdown = shutdown
+        self._reads = asyncio.Semaphore(READS_AT_ONCE)
 
     async def wait(self, cursor: Cursor, known: Status, ip: str, ticket: WaitTicket) -> SessionView | None:
         """The session once its status is not ``known`` (or it expired), else as it is at the deadline.
 
-        None if ``ticket`` was cancelled (the client left).  A wrong cursor
+        The view leaves out the requester: the client waiting is the
+        requester, and a parked wait keeps its last view, so it keeps only
+        what an answer can carry.  None if the wait was cancelled: its
+        ticket (the client left) or its task (the loop closing).  A wrong cursor
         reads as an expired session.  The wait counts on the client IP's and,
         once the cursor proved right, the session's concurrency slots
         (RateLimited past either); StorageUnavailable if the first read fails.
@@ -104,12 +113,12 @@ class ChangeWaiter:
                 while True:
                     generation = watch.generation
                     try:
-                        read = await self.store.read_for_cursor(cursor)
+                        async with self._reads:
+                            view = _without_requester(await self.store.read_for_cursor(cursor))
                     except StorageUnavailable:
                         if view is None:
                             raise
                         break  # Redis went away while we were parked: answer what we last knew
-                    view = read
                     if view.status is not known or view.status is Status.EXPIRED or self.shutdown.closing:
                         break
                     now = loop.time()
@@ -130,9 +139,7 @@ class ChangeWaiter:
                         if await ticket._future:
                             woken_at = watch.notified_at
                     except asyncio.CancelledError:
-                        if ticket.cancelled:
-                            return None
-                        raise  # our task itself is being cancelled
+                        return None  # the ticket (the client left) or the loop closing
                     finally:
                         ticket._future = None
             finally:
@@ -142,3 +149,9 @@ class ChangeWaiter:
         if woken_at is not None and view.status is not known:
             self.metrics.wake_latency.observe(time.monotonic() - woken_at)
         return view
+
+
+def _without_requester(view: SessionView) -> SessionView:
+    # The requester (IP, user agent, creation time, base URL: a few hundred
+    # bytes of strings) is the phone's to see, never in a wait's answer.
+    return view if view.requester is None else dataclasses.replace(view, requester=None)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import login.waiting
 from diagnostics.parked import parked_waiters
 from login.errors import StorageUnavailable
 from login.models import Cursor, Identity, NewSession, Requester, SessionView, Status
@@ -129,6 +130,7 @@ async def test_answers_at_once_when_the_status_already_differs(rig: Rig) -> None
     new = await rig.session(Status.SCANNED)
     view = await asyncio.wait_for(rig.wait(new, Status.WAITING), PROMPT)
     assert view is not None and view.status is Status.SCANNED and view.user == ALICE
+    assert view.requester is None  # the PC is the requester; a parked wait keeps no copy of it
     assert rig.store.statuses == [Status.SCANNED]
     assert (rig.registry.waiters, rig.registry.sessions) == (0, 0)
 
@@ -276,3 +278,31 @@ async def test_many_waits_on_one_session_share_one_condition_and_all_wake(rig: R
     assert {view.status for view in views if view is not None} == {Status.CONFIRMED}
     assert len({view.code for view in views if view is not None}) == 1
     assert (rig.registry.waiters, rig.registry.sessions) == (0, 0)
+
+
+async def test_a_burst_of_waits_reads_only_so_many_sessions_at_once(
+    make_rig: MakeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(login.waiting, "READS_AT_ONCE", 2)
+    rig = await make_rig()
+    sessions = [await rig.session() for _ in range(6)]
+    in_flight, most = 0, 0
+    read = rig.store.read_for_cursor
+
+    async def counted(cursor: Cursor) -> SessionView:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await read(cursor)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(rig.store, "read_for_cursor", counted)
+    waits = [rig.wait(new, Status.WAITING) for new in sessions]
+    await rig.until_parked(len(sessions))
+
+    assert most == 2
+    for wait in waits:
+        wait.cancel()
+    assert await asyncio.gather(*waits) == [None] * len(sessions)  # cancelled waits end quietly
