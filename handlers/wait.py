@@ -24,6 +24,11 @@ class WaitHandler(BaseHandler):
 
     def initialize(self, waiter: ChangeWaiter) -> None:
         self.waiter = waiter
+        # A wait renders no template: drop the per-request template namespace
+        # now (a dict, the app's UI methods bound to this handler, and a cycle
+        # through it), as Tornado itself does once a request finishes, rather
+        # than keep it for as long as the wait is parked.
+        self.ui = None  # type: ignore[assignment]
 
     async def post(self) -> None:
         cursor, known = self._arguments()
