@@ -55,6 +55,8 @@ CREATE_CONCURRENCY = 32
 PARK_TIMEOUT = 180.0
 #: how long a woken socket may take to get its message
 WAKE_TIMEOUT = 30.0
+#: sockets parked and woken on each server before anything is measured (at most N/10)
+WARMUP = 50
 #: the status the sockets say they know: scanned, so the timed wake is the /confirm alone
 SCANNED = 1
 #: RSS per socket at most this many times the reference's; wake p99 under this, and growing at most this much
@@ -187,22 +189,55 @@ async def scanned_sessions(port: int, n: int) -> list[tuple[str, str]]:
     return made
 
 
-async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, heartbeat: float) -> dict[str, Any]:
-    control = await Connection(HOST, port).open()
+async def wake(kind: str, waker: Connection, socket: Socket, key: str) -> float:
+    """Wakes one parked socket; milliseconds from the wake leaving to its message arriving."""
+    arrived = socket.expect()
+    began = time.perf_counter()
     if kind == "service":
-        keys = await scanned_sessions(port, n)
+        waker.send("POST", "/confirm", json.dumps({"uuid": key}).encode(), APP_AUTH)
+    else:
+        waker.send("POST", f"/wake?key={key}")
+    message = await asyncio.wait_for(arrived, WAKE_TIMEOUT)
+    took = (time.perf_counter() - began) * 1000
+    if kind == "service" and json.loads(message)["status"] != 2:
+        raise HTTPError(f"unexpected push {message[:200]!r}")
+    status, body = await waker.answer()
+    if status != 200:
+        raise HTTPError(f"wake answered {status}: {body[:200]!r}")
+    return took
+
+
+async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, heartbeat: float) -> dict[str, Any]:
+    warm = max(1, min(WARMUP, n // 10))
+    if kind == "service":
+        keys = await scanned_sessions(port, n + warm)
         firsts = [{"cursor": cursor, "status": SCANNED} for cursor, _ in keys]
     else:
-        keys = [(str(i), str(i)) for i in range(n)]
+        keys = [(str(i), str(i)) for i in range(n + warm)]
         firsts = [{"key": key} for key, _ in keys]
+    # Warm both servers up alike: a few sockets parked and woken before anything is measured.
+    waker = await Connection(HOST, port).open()
+    for index in range(n, n + warm):
+        socket = await connect(port, firsts[index])
+        control = await Connection(HOST, port).open()
+        await control.call("GET", "/debug/stats?waiters=1&timeout=30")
+        control.close()
+        await wake(kind, waker, socket, keys[index][1])
+        socket.close()
+    waker.close()
+
     result: dict[str, Any] = {"n": n, "rss_before": rss_bytes(pid)}
     started = time.perf_counter()
-    sockets = await gather_bounded(CONNECT_CONCURRENCY, (functools.partial(connect, port, first) for first in firsts))
+    parking = (functools.partial(connect, port, first) for first in firsts[:n])
+    sockets = await gather_bounded(CONNECT_CONCURRENCY, parking)
+    # Opened now: the service closes HTTP connections idle for 15 s.
+    control = await Connection(HOST, port).open()
     stats = await control.call("GET", f"/debug/stats?waiters={n}&timeout={PARK_TIMEOUT:.0f}")
     if not stats["reached"]:
         raise HTTPError(f"{kind}: only {stats['waiters']} of {n} sockets parked")
     result["park_seconds"] = time.perf_counter() - started
     result["parked"] = stats["waiters"]
+    control.close()
     result["rss_parked"] = rss_bytes(pid)
     result["rss_per_socket"] = (result["rss_parked"] - result["rss_before"]) / n
     progress(f"{kind} N={n}: parked in {result['park_seconds']:.1f} s, {result['rss_per_socket'] / 1024:.2f} KiB each")
@@ -214,27 +249,12 @@ async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, hear
         result["heartbeat_cpu_ms_per_s"] = (cpu_seconds(pid) - before) * 1000 / heartbeat
 
     waker = await Connection(HOST, port).open()
-    latencies: list[float] = []
     step = max(1, n // wakes)
-    for index in range(0, n, step)[:wakes]:
-        arrived = sockets[index].expect()
-        began = time.perf_counter()
-        if kind == "service":
-            waker.send("POST", "/confirm", json.dumps({"uuid": keys[index][1]}).encode(), APP_AUTH)
-        else:
-            waker.send("POST", f"/wake?key={keys[index][1]}")
-        message = await asyncio.wait_for(arrived, WAKE_TIMEOUT)
-        latencies.append((time.perf_counter() - began) * 1000)
-        if kind == "service" and json.loads(message)["status"] != 2:
-            raise HTTPError(f"unexpected push {message[:200]!r}")
-        status, body = await waker.answer()
-        if status != 200:
-            raise HTTPError(f"wake answered {status}: {body[:200]!r}")
+    latencies = [await wake(kind, waker, sockets[index], keys[index][1]) for index in range(0, n, step)[:wakes]]
     result["wake"] = summary(latencies)
     for socket in sockets:
         socket.close()
     waker.close()
-    control.close()
     return result
 
 
