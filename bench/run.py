@@ -33,9 +33,9 @@ from redis_map import EmbeddedRedis
 DEFAULT_OUT = ROOT / "bench" / "results.json"
 #: longest one client job may run
 CLIENT_TIMEOUT = 900.0
-#: the load comes from one loopback address, far past any per-client abuse limit;
+#: the load comes from one loopback address, far past any per-client abuse limit and connection cap;
 #: an environment variable, as a version of the service without the option ignores it
-SERVICE_ENV = {"QRLOGIN_RATE_LIMIT": "off"}
+SERVICE_ENV = {"QRLOGIN_RATE_LIMIT": "off", "QRLOGIN_MAX_CONNECTIONS_PER_IP": "0"}
 #: the service's long-poll and session lifetimes: longer than any scenario
 WAIT_TIMEOUT = 600
 SESSION_TTL = 900
