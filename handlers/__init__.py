@@ -104,6 +104,19 @@ def make_app(services: Services, **settings: Any) -> Application:
         url(r"/cancel", CancelHandler, actions),
         url(r"/token", TokenHandler, actions),
         url(r"/me", MeHandler, dict(tokens=services.tokens)),
+        # The provider's first: its phone page names the site asking, for logins that answer one.
+        *(
+            oauth_routes(
+                services.provider,
+                store=store,
+                public_url=services.public_url,
+                demo=services.demo,
+                idle_codes=services.idle_codes,
+                branding=services.branding,
+            )
+            if services.provider is not None
+            else []
+        ),
         *page_routes(store, demo=services.demo, idle_codes=services.idle_codes, branding=services.branding),
         url(r"/healthz", HealthHandler),
         url(
@@ -112,7 +125,6 @@ def make_app(services: Services, **settings: Any) -> Application:
             dict(store=store, shutdown=services.shutdown, listener=services.listener, auth=services.auth_check),
         ),
         *([url(r"/metrics", MetricsHandler, dict(metrics=metrics))] if services.serve_metrics else []),
-        *(oauth_routes(services.provider) if services.provider is not None else []),
     ]
     settings.setdefault("log_function", RequestLog(metrics))
     settings.setdefault("http_policy", services.policy)

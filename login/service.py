@@ -19,7 +19,7 @@ from login.events import LoginEvents, Outcome
 from login.models import CODE_PATTERN, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from login.qr import QrRenderer
 from redis_map.ratelimit import RateLimiter
-from redis_map.store import SessionStore
+from redis_map.store import Exchanged, SessionStore
 
 
 class TokenSigner(Protocol):
@@ -123,14 +123,24 @@ class LoginService:
         Exactly one exchange happens; a retry with the same cursor and code
         shortly after (its first answer lost to a timeout) gets the same login.
         """
-        if not CODE_PATTERN.fullmatch(code):
-            raise InvalidGrant()
-        exchanged = await self.store.exchange(cursor, code, self._signed_login)
-        if exchanged.first:
-            await self.events.outcome(Outcome.EXCHANGED, cursor.uuid, user=exchanged.user.sub, ip=ip)
+        exchanged = await self.hand_over(cursor, code, ip, self._signed_login)
         expires_at, _, token = exchanged.login.partition(" ")
         expires_in = max(0, int(expires_at) - int(time.time()))
         return Login(user=exchanged.user, token=token, expires_in=expires_in)
+
+    async def hand_over(self, cursor: Cursor, code: str, ip: str, keep: Callable[[Identity], str]) -> Exchanged:
+        """The confirmed session's one-time code exchanged, exactly once, for what ``keep`` makes of its user.
+
+        ``/token`` keeps a login token; the OpenID provider keeps the redirect
+        back to the client with its authorization code.  What was kept is
+        handed to a retry (same cursor and code, its first answer lost).
+        """
+        if not CODE_PATTERN.fullmatch(code):
+            raise InvalidGrant()
+        exchanged = await self.store.exchange(cursor, code, keep)
+        if exchanged.first:
+            await self.events.outcome(Outcome.EXCHANGED, cursor.uuid, user=exchanged.user.sub, ip=ip)
+        return exchanged
 
     def _signed_login(self, user: Identity) -> str:
         """The login kept for a retried exchange: ``<expires at> <token>``."""

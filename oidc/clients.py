@@ -118,11 +118,6 @@ class Client:
     def kind(self) -> str:
         return "public" if self.public else "confidential"
 
-    def redirect_host(self, redirect_uri: str) -> str:
-        """What the phone shows of where the browser goes back: the host (or the app's scheme)."""
-        parts = urlsplit(redirect_uri)
-        return parts.hostname or f"{parts.scheme}:"
-
     def record(self) -> str:
         return json.dumps(
             {
@@ -237,7 +232,7 @@ class ClientRegistry:
                 f"scopes must include openid and be among {' '.join(sorted(SUPPORTED_SCOPES))}"
                 + (f" (unknown: {' '.join(sorted(unknown))})" if unknown else "")
             )
-        client_id = client_id or secrets.token_urlsafe(16)
+        client_id = client_id or secrets.token_hex(16)
         if not CLIENT_ID_PATTERN.fullmatch(client_id):
             raise ClientError("a client id is 3 to 64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)")
         secret = None if public else secrets.token_urlsafe(SECRET_BYTES)

@@ -6,3 +6,7 @@ DISCOVERY = "/.well-known/openid-configuration"
 JWKS = "/jwks.json"
 #: the same JWK Set where some clients look for it by default
 JWKS_WELL_KNOWN = "/.well-known/jwks.json"
+AUTHORIZE = "/authorize"
+#: the provider's login page's own calls: its QR, and where to go back once decided
+AUTHORIZE_SESSION = "/authorize/session"
+AUTHORIZE_COMPLETE = "/authorize/complete"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from oidc.authorization import Authorizations
 from oidc.clients import ClientRegistry
 from oidc.keys import KeyRing
 
@@ -18,3 +19,5 @@ class Provider:
     keys: KeyRing
     #: the registered clients
     clients: ClientRegistry
+    #: the authorization endpoint's flow
+    authorizations: Authorizations

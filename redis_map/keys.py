@@ -11,6 +11,11 @@
     <ns>:probe                    /readyz's write probe
     <ns>:oidc:keys                the OpenID provider's signing keys: a hash, kid -> record (no TTL)
     <ns>:oidc:clients             its registered clients: a hash, client id -> record (no TTL)
+    <ns>:oidc:request:<id>        a checked authorization request, while its login page is open (TTL)
+    <ns>:oidc:login:<uuid>        which authorization request a login session answers (TTL)
+    <ns>:oidc:grant:{<gid>}       a grant: its code, then its refresh tokens' state (TTL)
+    <ns>:oidc:grant:{<gid>}:rotated         hashes of the grant's rotated refresh tokens (TTL)
+    <ns>:oidc:grant:{<gid>}:revoked:<jti>   one revoked access token, until it expires (TTL)
 
 ``<tag>`` is a Redis Cluster hash tag: for a session, the uuid's first two hex
 digits, shared by its key and its change channel so the transition script may
@@ -42,6 +47,22 @@ class KeySpace:
         self.signing_keys = f"{namespace}:oidc:keys"
         #: the registered clients, durable (no TTL)
         self.clients = f"{namespace}:oidc:clients"
+
+    def authorization_request(self, request_id: str) -> str:
+        return f"{self.namespace}:oidc:request:{request_id}"
+
+    def authorization_login(self, uuid: str) -> str:
+        return f"{self.namespace}:oidc:login:{uuid}"
+
+    def grant(self, grant_id: str) -> str:
+        """A grant's hash; ``{<gid>}`` is its Cluster hash tag, shared by all of the grant's keys."""
+        return f"{self.namespace}:oidc:grant:{{{grant_id}}}"
+
+    def grant_rotated(self, grant_id: str) -> str:
+        return f"{self.grant(grant_id)}:rotated"
+
+    def revoked_access_token(self, grant_id: str, jti: str) -> str:
+        return f"{self.grant(grant_id)}:revoked:{jti}"
 
     def durable(self) -> frozenset[str]:
         """The keys kept without a TTL on purpose (run Redis with AOF): the provider's signing keys and clients."""

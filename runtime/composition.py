@@ -27,14 +27,19 @@ from login.events import LoginEvents
 from login.qr import QrRenderer
 from login.service import LoginService
 from login.waiters import WaiterRegistry
+from oidc.authorization import Authorizations
 from oidc.clients import ClientRegistry, SecretHasher
+from oidc.events import ProviderEvents
 from oidc.keys import KeyRing
 from oidc.provider import Provider
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog, AuditSweeper
+from redis_map.authorizations import RedisAuthorizationStore
 from redis_map.clients import RedisClientStore
 from redis_map.connection.connect import RedisClient
+from redis_map.grants import RedisGrantStore
 from redis_map.keys import KeySpace
+from redis_map.provider_audit import ProviderAudit
 from redis_map.ratelimit import RateLimiter
 from redis_map.signing_keys import SigningKeyStore
 from runtime.metrics import Metrics
@@ -147,6 +152,27 @@ def build_clients(settings: Settings, redis: RedisClient) -> ClientRegistry:
     )
 
 
+def build_provider(
+    settings: Settings, redis: RedisClient, keys: KeyRing, login: LoginService, metrics: Metrics
+) -> Provider:
+    """The OpenID provider's parts, on the service's Redis, signing keys and login flow."""
+    if not settings.client_secret_pepper:
+        log.info("no --client-secret-pepper: client secrets are hashed with HMAC-SHA256 under an empty key")
+    key_space = KeySpace(settings.namespace)
+    clients = build_clients(settings, redis)
+    events = ProviderEvents(metrics, ProviderAudit(redis, key_space))
+    authorizations = Authorizations(
+        clients,
+        RedisAuthorizationStore(redis, key_space),
+        RedisGrantStore(redis, key_space),
+        login,
+        events,
+        session_ttl=settings.session_ttl,
+        code_ttl=settings.code_ttl,
+    )
+    return Provider(issuer=settings.oidc_issuer, keys=keys, clients=clients, authorizations=authorizations)
+
+
 @asynccontextmanager
 async def open_clients(settings: Settings) -> AsyncIterator[ClientRegistry]:
     """The registered clients, for managing them (``python main.py clients``)."""
@@ -221,10 +247,8 @@ async def open_service(
         renderer = QrRenderer()
         keys = await stack.enter_async_context(open_key_ring(settings, redis))
         tokens = (tokens or build_tokens(settings)).bound(keys)
-        if not settings.client_secret_pepper:
-            log.info("no --client-secret-pepper: client secrets are hashed with HMAC-SHA256 under an empty key")
-        provider = Provider(issuer=settings.oidc_issuer, keys=keys, clients=build_clients(settings, redis))
         login = LoginService(store, MeasuredAuthenticator(authenticator, metrics), limiter, events, tokens, renderer)
+        provider = build_provider(settings, redis, keys, login, metrics)
 
         services = Services(
             login=login,

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from tornado.httputil import HTTPServerRequest
+
 from handlers.base import BaseHandler
 from handlers.session import public_base
 from oidc.errors import as_oauth_error
 from oidc.provider import Provider
+
+
+def issuer_of(provider: Provider, request: HTTPServerRequest) -> str:
+    """The issuer URL: configured, else the URL ``request`` reached (its Host checked, as for the QR)."""
+    return provider.issuer or public_base(None, request)
 
 
 class OAuthHandler(BaseHandler):
@@ -27,8 +34,7 @@ class OAuthHandler(BaseHandler):
         self.set_header("Pragma", "no-cache")
 
     def issuer(self) -> str:
-        """The issuer URL: configured, else the URL this request reached (its Host checked, as for the QR)."""
-        return self.provider.issuer or public_base(None, self.request)
+        return issuer_of(self.provider, self.request)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = as_oauth_error(self._login_error(status_code, kwargs.get("exc_info")))

@@ -21,6 +21,8 @@ const logout = byId("logout");
 const AFTER_LOGIN = root.dataset.afterLogin;
 /** Fresh codes fetched on expiry with nobody scanning, before the page stops and asks. */
 const IDLE_CODES = Number(root.dataset.idleCodes) || 5;
+/** On the OpenID provider's page: the authorization request this login answers ("" on the plain page). */
+const AUTHORIZE = root.dataset.authorize || "";
 
 let run = 0; // bumped for each new code: a loop of an older run sees it and stops
 let idleCodes = 0; // codes in a row that expired with nobody scanning
@@ -139,7 +141,8 @@ async function newCode() {
   again.hidden = true;
   showPerson(null);
   try {
-    const session = await persist(() => postJSON("/uuid", {}), myRun);
+    const ask = () => (AUTHORIZE ? postJSON("/authorize/session", { request: AUTHORIZE }) : postJSON("/uuid", {}));
+    const session = await persist(ask, myRun);
     showCode(session);
     await follow(session, myRun);
   } catch (error) {
@@ -171,6 +174,9 @@ async function follow(session, myRun) {
     },
   });
   if (myRun !== run) throw new Superseded();
+  if (AUTHORIZE && (answer.status === Status.CONFIRMED || answer.status === Status.DENIED)) {
+    return handBack(session, answer.status === Status.CONFIRMED ? answer.code : null, myRun);
+  }
   if (answer.status === Status.CONFIRMED) return logIn(session, answer.code, myRun);
   if (answer.status === Status.DENIED) return stop("denied", T.denied);
   return expired(scanned);
@@ -190,6 +196,15 @@ async function logIn(session, code, myRun) {
   const login = await persist(() => postJSON("/token", { cursor: session.cursor, code }), myRun);
   sessionStorage.setItem(TOKEN_KEY, login.token);
   loggedIn(login.user);
+}
+
+/** The provider's page: back to the site that asked, with the login's code or its denial (only this tab can). */
+async function handBack(session, code, myRun) {
+  hideCode();
+  setState(code ? "going-back" : "denied", code ? root.dataset.goingBack : root.dataset.deniedBack);
+  const done = await persist(() => postJSON("/authorize/complete", { cursor: session.cursor, code }), myRun);
+  nextRun();
+  location.replace(done.redirect_to); // replace: Back should not land on a spent login page
 }
 
 /**
@@ -236,4 +251,4 @@ logout.addEventListener("click", () => {
   newCode();
 });
 
-if (!(await resume())) newCode();
+if (AUTHORIZE || !(await resume())) newCode();

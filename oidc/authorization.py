@@ -1,0 +1,167 @@
+"""The authorization endpoint's flow: check the request, log the person in by the scan, hand the client a code.
+
+1. ``start``: the request through the guard steps (``oidc.authorize``); kept
+   in Redis while its login page is open (REQUEST_TTL).
+2. ``new_login``: the page asks for a login session (the QR), bound to the
+   request, so the phone page can say which site asks.
+3. ``complete``: the tab holding the session's cursor, once the phone
+   confirmed, exchanges the session's one-time code (exactly once, retry-safe:
+   ``LoginService.hand_over``) for the redirect back to the client with a new
+   authorization code; once denied, for the redirect with ``access_denied``.
+   Only that tab can: it alone has the cursor.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from typing import Protocol
+
+from login.errors import InvalidRequest as LoginInvalidRequest
+from login.models import Cursor, NewSession, Requester, Status
+from login.service import LoginService
+from oidc.authorize import AuthorizationRequest, Parameters, RedirectedError, validate
+from oidc.authorize.respond import error_answer, redirect_to
+from oidc.clients import ClientRegistry
+from oidc.errors import AccessDenied, OAuthError
+from oidc.events import Authorization, Event, ProviderEvents
+from oidc.grant import Grant, new_grant_id, new_token, token_hash
+
+#: seconds an authorization request stays usable: its page fetches fresh codes as they expire (5 by
+#: default, 2 minutes each), so this outlives them
+REQUEST_TTL = 900.0
+#: seconds an authorization code may be redeemed in (RFC 9700 §4.2.1 wants it short; the issue, <= 60)
+CODE_TTL = 60.0
+#: a request id: 192 random bits, base64url
+REQUEST_ID_BYTES = 24
+
+
+class RequestGone(LoginInvalidRequest):
+    """The page's authorization request expired (or never was): the person starts again from the site."""
+
+    description = "This login page has expired. Go back to the site and log in again."
+
+
+class AuthorizationStore(Protocol):
+    async def save_request(self, request_id: str, record: str, ttl: float) -> None: ...
+
+    async def load_request(self, request_id: str) -> str | None: ...
+
+    async def bind(self, uuid: str, request_id: str, ttl: float) -> None: ...
+
+    async def bound(self, uuid: str) -> str | None: ...
+
+
+class CodeStore(Protocol):
+    async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int) -> None: ...
+
+
+class Authorizations:
+    """The authorization endpoint's steps; raises OAuthErrors, RedirectedErrors and the login flow's errors."""
+
+    def __init__(
+        self,
+        clients: ClientRegistry,
+        store: AuthorizationStore,
+        grants: CodeStore,
+        login: LoginService,
+        events: ProviderEvents,
+        *,
+        session_ttl: float,
+        code_ttl: float,
+    ) -> None:
+        self.clients = clients
+        self.store = store
+        self.grants = grants
+        self.login = login
+        self.events = events
+        #: a login session lives this long at most: waiting, then confirmed until exchanged
+        self._binding_ttl = session_ttl + code_ttl
+
+    async def start(self, params: Parameters) -> tuple[str, AuthorizationRequest]:
+        """The checked request and the id its page carries; an OAuthError for our page, a RedirectedError."""
+        try:
+            request = await validate(params, self.clients)
+        except RedirectedError:
+            self.events.authorization(Authorization.ERROR)
+            raise
+        except OAuthError:
+            self.events.authorization(Authorization.REFUSED)
+            raise
+        request_id = secrets.token_urlsafe(REQUEST_ID_BYTES)
+        await self.store.save_request(request_id, request.record(), REQUEST_TTL)
+        self.events.authorization(Authorization.PAGE)
+        return request_id, request
+
+    async def new_login(self, request_id: str, requester: Requester) -> NewSession:
+        """A login session (its QR) for the page of the request ``request_id``."""
+        await self._request(request_id)
+        session = await self.login.create(requester)
+        await self.store.bind(session.uuid, request_id, self._binding_ttl)
+        return session
+
+    async def asked_by(self, uuid: str) -> AuthorizationRequest | None:
+        """The request the login session ``uuid`` answers (None: a first-party login, or gone)."""
+        request_id = await self.store.bound(uuid)
+        if request_id is None:
+            return None
+        record = await self.store.load_request(request_id)
+        if record is None:
+            return None
+        try:
+            return AuthorizationRequest.from_record(record)
+        except ValueError:
+            return None
+
+    async def complete(self, cursor: Cursor, code: str | None, ip: str, issuer: str) -> str:
+        """Where the tab with ``cursor`` goes back to: the client's redirect URI with a code, or with the denial.
+
+        ``code`` is the session's one-time code once confirmed (None: denied).
+        A retry after a lost answer gets the same redirect.
+        """
+        request = await self.asked_by(cursor.uuid)
+        if request is None:
+            raise RequestGone()
+        if code is None:
+            view = await self.login.store.read_for_cursor(cursor)
+            if view.status is not Status.DENIED:
+                raise LoginInvalidRequest("This login was not denied.")
+            self.events.authorization(Authorization.DENIED)
+            return redirect_to(request.redirect_uri, error_answer(AccessDenied()), state=request.state, issuer=issuer)
+        grant_id = new_grant_id()
+        authorization_code = new_token(grant_id)
+        back = redirect_to(request.redirect_uri, {"code": authorization_code}, state=request.state, issuer=issuer)
+        handed = await self.login.hand_over(cursor, code, ip, lambda _user: back)
+        if handed.first:
+            now = time.time()
+            grant = Grant(
+                grant_id=grant_id,
+                client_id=request.client_id,
+                redirect_uri=request.redirect_uri,
+                scope=request.scope,
+                user=handed.user,
+                auth_time=int(now),
+                issuer=issuer,
+                nonce=request.nonce,
+                code_challenge=request.code_challenge,
+            )
+            # After the hand-over: a code exists only for a login handed over once.  Should this write
+            # fail, the (retried) redirect carries a code the token endpoint refuses: the site says so.
+            await self.grants.issue_code(
+                grant, token_hash(authorization_code), math.floor((now + CODE_TTL) * 1000), int(CODE_TTL * 1000)
+            )
+            self.events.authorization(Authorization.CODE)
+            await self.events.record(
+                Event.CODE_ISSUED, grant=grant_id, client=request.client_id, user=handed.user.sub, ip=ip
+            )
+        return handed.login
+
+    async def _request(self, request_id: str) -> AuthorizationRequest:
+        record = await self.store.load_request(request_id) if request_id else None
+        if record is None:
+            raise RequestGone()
+        try:
+            return AuthorizationRequest.from_record(record)
+        except ValueError:
+            raise RequestGone() from None

@@ -1,0 +1,39 @@
+"""Authorization requests in Redis while their login page is open, and which login session answers which.
+
+``<ns>:oidc:request:<id>``: the checked request (JSON), for as long as its
+page may keep showing fresh codes; ``<ns>:oidc:login:<uuid>``: the request a
+login session answers, for as long as the session may live.  One key per
+command, each with a TTL, so a Redis Cluster serves them too.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from redis_map.connection.connect import RedisClient
+from redis_map.keys import KeySpace
+from redis_map.store import storage_errors
+
+
+class RedisAuthorizationStore:
+    """An ``AuthorizationStore`` for ``oidc.authorization.Authorizations``."""
+
+    def __init__(self, redis: RedisClient, keys: KeySpace) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def save_request(self, request_id: str, record: str, ttl: float) -> None:
+        async with storage_errors():
+            await self._redis.set(self._keys.authorization_request(request_id), record, px=int(ttl * 1000))
+
+    async def load_request(self, request_id: str) -> str | None:
+        async with storage_errors():
+            return cast(str | None, await self._redis.get(self._keys.authorization_request(request_id)))
+
+    async def bind(self, uuid: str, request_id: str, ttl: float) -> None:
+        async with storage_errors():
+            await self._redis.set(self._keys.authorization_login(uuid), request_id, px=int(ttl * 1000))
+
+    async def bound(self, uuid: str) -> str | None:
+        async with storage_errors():
+            return cast(str | None, await self._redis.get(self._keys.authorization_login(uuid)))

@@ -1,0 +1,78 @@
+"""Fixtures for the provider's tests: a demo-mode service, clients registered through its registry, browsers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from base64 import urlsafe_b64encode
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from tornado.httpclient import HTTPRequest
+
+from auth import DemoAuthenticator
+from oidc.clients import Client
+from oidc.provider import Provider
+from tests.conftest import MakeInstance
+from tests.pages.conftest import browser, new_page  # noqa: F401 (fixtures, for the browser tests here)
+from tests.service import Answer, Instance
+
+REDIRECT_URI = "https://rp.example/callback"
+
+
+@pytest.fixture
+async def provider(make_instance: MakeInstance) -> Instance:
+    """A service in demo mode (``Bearer demo:<name>`` is <name>), its issuer configured."""
+    return await make_instance(authenticator=DemoAuthenticator(), demo=True, issuer="https://login.example.com")
+
+
+def parts(service: Instance) -> Provider:
+    assert service.services.provider is not None
+    return service.services.provider
+
+
+async def register(service: Instance, **options: Any) -> tuple[Client, str | None]:
+    """A client registered as ``python main.py clients add`` would."""
+    options.setdefault("name", "Acme")
+    options.setdefault("redirect_uris", [REDIRECT_URI])
+    return await parts(service).clients.register(**options)
+
+
+def pkce() -> tuple[str, str]:
+    """A code verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query_of(location: str) -> dict[str, str]:
+    """The query of a redirect, one value per name (asserting none is repeated)."""
+    parsed = parse_qs(urlsplit(location).query, keep_blank_values=True)
+    assert all(len(values) == 1 for values in parsed.values()), parsed
+    return {name: values[0] for name, values in parsed.items()}
+
+
+async def fetch(
+    service: Instance, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> Answer:
+    """One request, redirects not followed: the answer's status, body (JSON parsed) and headers."""
+    request = HTTPRequest(
+        service.base_url + path,
+        method=method,
+        body=body if body is not None else (b"" if method == "POST" else None),
+        headers=headers,
+        follow_redirects=False,
+        request_timeout=30,
+    )
+    response = await service.http.fetch(request, raise_error=False)
+    parsed: Any = response.body
+    if response.headers.get("Content-Type", "").startswith("application/json") and response.body:
+        parsed = json.loads(response.body)
+    return Answer(response.code, parsed, dict(response.headers))
+
+
+async def authorize(service: Instance, params: dict[str, str] | list[tuple[str, str]]) -> Answer:
+    """``GET /authorize`` with these parameters (a list may repeat one), redirects not followed."""
+    return await fetch(service, "GET", "/authorize?" + urlencode(params))

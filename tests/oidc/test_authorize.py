@@ -1,0 +1,268 @@
+"""The authorization endpoint: every refusal, on our page or back at the client; and the login it starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from login.models import Cursor, Requester
+from oidc.authorize import Parameters
+from oidc.grant import parse_token, token_hash
+from tests.oidc.conftest import REDIRECT_URI, authorize, fetch, parts, pkce, query_of, register
+from tests.service import Instance
+
+ISSUER = "https://login.example.com"
+BOB = "Bearer demo:bob"
+
+
+def good(client_id: str, **extra: str) -> dict[str, str]:
+    _, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid profile",
+        "state": "st-123",
+        "nonce": "n-456",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    params.update(extra)
+    return params
+
+
+async def test_a_good_request_gets_the_login_page_for_it(provider: Instance) -> None:
+    client, _ = await register(provider)
+    answer = await authorize(provider, good(client.client_id))
+    assert answer.code == 200, answer.body
+    page = answer.body.decode()
+    assert 'data-authorize="' in page and "Acme asks you to log in with qrlogin." in page
+    assert "rp.example" in page
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"client_id": "no-such-client"},
+        {"client_id": ""},
+        {"redirect_uri": "https://evil.example/callback"},
+        {"redirect_uri": REDIRECT_URI + "/"},  # exact match: no prefix, no suffix
+        {"redirect_uri": REDIRECT_URI + "?x=1"},
+        {"redirect_uri": "HTTPS://rp.example/callback"},
+        {"redirect_uri": ""},
+    ],
+)
+async def test_an_unknown_client_or_redirect_uri_gets_our_page_never_a_redirect(
+    provider: Instance, change: dict[str, str]
+) -> None:
+    client, _ = await register(provider)
+    params = good(client.client_id)
+    params.update(change)
+    if change.get("client_id") == "":
+        del params["client_id"]
+    answer = await authorize(provider, params)
+    assert answer.code == 400
+    assert "Location" not in answer.headers
+    assert b"This login link is not valid" in answer.body
+
+
+async def test_a_repeated_client_id_or_redirect_uri_is_not_trusted_either(provider: Instance) -> None:
+    client, _ = await register(provider)
+    for name in ("client_id", "redirect_uri"):
+        params = [*good(client.client_id).items(), (name, good(client.client_id)[name])]
+        answer = await authorize(provider, params)
+        assert answer.code == 400 and "Location" not in answer.headers
+
+
+def refusal(name: str, change: dict[str, Any], error: str) -> Any:
+    return pytest.param(change, error, id=name)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        refusal("no response_type", {"response_type": None}, "invalid_request"),
+        refusal("implicit", {"response_type": "token"}, "unsupported_response_type"),
+        refusal("hybrid", {"response_type": "code id_token"}, "unsupported_response_type"),
+        refusal("fragment response mode", {"response_mode": "fragment"}, "invalid_request"),
+        refusal("unknown scope", {"scope": "openid email"}, "invalid_scope"),
+        refusal("malformed scope", {"scope": 'openid "profile"'}, "invalid_request"),
+        refusal("plain PKCE", {"code_challenge_method": "plain"}, "invalid_request"),
+        refusal("no PKCE method", {"code_challenge_method": None}, "invalid_request"),
+        refusal("malformed challenge", {"code_challenge": "short"}, "invalid_request"),
+        refusal("method without challenge", {"code_challenge": None}, "invalid_request"),
+        refusal("prompt none", {"prompt": "none"}, "login_required"),
+        refusal("prompt none and login", {"prompt": "none login"}, "invalid_request"),
+        refusal("unknown prompt", {"prompt": "dance"}, "invalid_request"),
+        refusal("request object", {"request": "eyJ.x.y"}, "request_not_supported"),
+        refusal("request_uri", {"request_uri": "https://x.example/r"}, "request_uri_not_supported"),
+        refusal("huge nonce", {"nonce": "n" * 1500}, "invalid_request"),
+        refusal("oversized value", {"login_hint": "x" * 5000}, "invalid_request"),
+        refusal("bad max_age", {"max_age": "soon"}, "invalid_request"),
+    ],
+)
+async def test_later_errors_go_back_to_the_client_with_state_and_iss(
+    provider: Instance, change: dict[str, Any], error: str
+) -> None:
+    client, _ = await register(provider)
+    params = good(client.client_id)
+    for name, value in change.items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+    answer = await authorize(provider, params)
+    assert answer.code == 303, answer.body
+    location = answer.headers["Location"]
+    assert location.startswith(REDIRECT_URI + "?")
+    back = query_of(location)
+    assert back["error"] == error and back["error_description"]
+    assert back["state"] == "st-123" and back["iss"] == ISSUER
+    assert "code" not in back
+
+
+async def test_a_repeated_parameter_is_refused_back_at_the_client(provider: Instance) -> None:
+    client, _ = await register(provider)
+    answer = await authorize(provider, [*good(client.client_id).items(), ("scope", "openid")])
+    back = query_of(answer.headers["Location"])
+    assert back["error"] == "invalid_request" and "scope" in back["error_description"]
+    answer = await authorize(provider, [*good(client.client_id).items(), ("state", "other")])
+    back = query_of(answer.headers["Location"])
+    assert back["error"] == "invalid_request" and "state" not in back  # a repeated state is not echoed
+
+
+async def test_a_public_client_without_pkce_is_refused_a_confidential_one_may_omit_it(provider: Instance) -> None:
+    public, _ = await register(provider, public=True)
+    params = good(public.client_id)
+    del params["code_challenge"], params["code_challenge_method"]
+    back = query_of((await authorize(provider, params)).headers["Location"])
+    assert back["error"] == "invalid_request" and "PKCE" in back["error_description"]
+
+    confidential, _ = await register(provider)
+    params = good(confidential.client_id)
+    del params["code_challenge"], params["code_challenge_method"]
+    assert (await authorize(provider, params)).code == 200
+
+
+async def test_a_registered_redirect_query_is_kept(provider: Instance) -> None:
+    client, _ = await register(provider, redirect_uris=["https://rp.example/cb?tenant=7"])
+    params = good(client.client_id, redirect_uri="https://rp.example/cb?tenant=7", prompt="none")
+    location = (await authorize(provider, params)).headers["Location"]
+    assert location.startswith("https://rp.example/cb?tenant=7&error=login_required")
+
+
+async def test_the_request_may_be_posted_as_a_form(provider: Instance) -> None:
+    from urllib.parse import urlencode
+
+    client, _ = await register(provider)
+    form = urlencode(good(client.client_id)).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = await fetch(provider, "POST", "/authorize", body=form, headers=headers)
+    assert answer.code == 200 and b"data-authorize" in answer.body
+    posted = await fetch(provider, "POST", "/authorize?client_id=x", body=form, headers=headers)
+    assert posted.code == 400 and "Location" not in posted.headers
+
+
+async def test_parameters_that_are_not_utf8_are_refused_on_our_page(provider: Instance) -> None:
+    answer = await fetch(provider, "GET", "/authorize?client_id=%ff%fe")
+    assert answer.code == 400 and b"not valid" in answer.body
+
+
+async def test_a_whole_authorization_at_the_domain_level(provider: Instance) -> None:
+    """start, the page's QR, scan and confirm, the hand-back: a code bound to everything, once; then the denial."""
+    client, _ = await register(provider)
+    flow = parts(provider).authorizations
+    login = provider.services.login
+    request_id, request = await flow.start(Parameters({k: [v] for k, v in good(client.client_id).items()}))
+    requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
+
+    session = await flow.new_login(request_id, requester)
+    assert (await flow.asked_by(session.uuid)) == request
+    await login.scan(session.uuid, BOB, "192.0.2.2")
+    await login.confirm(session.uuid, BOB, "192.0.2.2")
+    view = await login.store.read_for_cursor(session.cursor)
+    assert view.code is not None
+
+    back = await flow.complete(session.cursor, view.code, "192.0.2.1", ISSUER)
+    answer = query_of(back)
+    assert back.startswith(REDIRECT_URI + "?") and answer["state"] == "st-123" and answer["iss"] == ISSUER
+    code = answer["code"]
+    grant_id = parse_token(code)
+    assert grant_id is not None
+    stored = await provider.redis.hgetall(provider.store.keys.grant(grant_id))
+    assert stored["status"] == "code" and stored["code_hash"] == token_hash(code) and code not in stored.values()
+    assert stored["client_id"] == client.client_id and stored["redirect_uri"] == REDIRECT_URI
+    assert stored["sub"] == "demo:bob" and stored["nonce"] == "n-456" and stored["scope"] == "openid profile"
+    assert stored["code_challenge"] == request.code_challenge
+    assert 0 < await provider.redis.pttl(provider.store.keys.grant(grant_id)) <= 60_000
+
+    # The tab's retry (its answer lost) goes back with the same code; nothing new is made.
+    assert await flow.complete(session.cursor, view.code, "192.0.2.1", ISSUER) == back
+
+    # Another session of the same page, denied on the phone.
+    denied = await flow.new_login(request_id, requester)
+    await login.cancel(denied.uuid, BOB, "192.0.2.2")
+    refused = query_of(await flow.complete(denied.cursor, None, "192.0.2.1", ISSUER))
+    assert refused["error"] == "access_denied" and refused["state"] == "st-123" and refused["iss"] == ISSUER
+
+
+async def test_only_the_tab_with_the_cursor_completes(provider: Instance) -> None:
+    client, _ = await register(provider)
+    answer = await authorize(provider, good(client.client_id))
+    request_id = answer.body.decode().split('data-authorize="')[1].split('"')[0]
+    created = await provider.post("/authorize/session", {"request": request_id})
+    assert created.code == 200 and created.body["status"] == 0
+    uuid = created.body["uuid"]
+    await provider.approve(uuid, "demo:bob")
+    code = (await provider.wait(created.body["cursor"], status=1)).body["code"]
+
+    wrong = str(Cursor(uuid, "A" * 43))
+    for body in ({"cursor": wrong, "code": code}, {"cursor": "nonsense", "code": code}, {"cursor": wrong}):
+        refused = await provider.post("/authorize/complete", body)
+        assert refused.code == 400, body
+    first_party = await provider.new_session()  # a login no authorization asked for
+    refused = await provider.post("/authorize/complete", {"cursor": first_party["cursor"], "code": code})
+    assert refused.code == 400 and "expired" in refused.body["message"]
+
+    done = await provider.post("/authorize/complete", {"cursor": created.body["cursor"], "code": code})
+    assert done.code == 200 and query_of(done.body["redirect_to"])["code"]
+
+
+async def test_the_page_calls_refuse_bad_input(provider: Instance) -> None:
+    for body, error in (
+        ({"request": "gone"}, "invalid_request"),
+        ({"request": 5}, "invalid_request"),
+        ({}, "invalid_request"),
+        ({"request": "x" * 100}, "invalid_request"),
+    ):
+        answer = await provider.post("/authorize/session", body)
+        assert answer.code == 400 and answer.error == error, body
+    assert (await provider.post("/authorize/session", raw=b"[1")).error == "invalid_json"
+    assert (await provider.post("/authorize/complete", {"cursor": 1})).error == "invalid_request"
+    assert (await provider.post("/authorize/complete", raw=b"x" * 20_000)).code == 413
+
+
+async def test_the_phone_page_names_the_site_and_where_it_sends_the_computer(provider: Instance) -> None:
+    client, _ = await register(provider, name="Acme <Shop>")
+    answer = await authorize(provider, good(client.client_id))
+    request_id = answer.body.decode().split('data-authorize="')[1].split('"')[0]
+    created = await provider.post("/authorize/session", {"request": request_id})
+    phone = await provider.request("GET", f"/s/{created.body['uuid']}")
+    assert phone.code == 200
+    page = phone.body.decode()
+    assert "For Acme &lt;Shop&gt;" in page and "sent back to rp.example" in page
+    first_party = await provider.new_session()
+    plain = (await provider.request("GET", f"/s/{first_party['uuid']}")).body.decode()
+    assert "For " not in plain and "sent back" not in plain
+
+
+async def test_the_metrics_count_authorizations_by_outcome(provider: Instance) -> None:
+    client, _ = await register(provider)
+    await authorize(provider, good(client.client_id))
+    await authorize(provider, good(client.client_id, prompt="none"))
+    await authorize(provider, good("unknown-client"))
+    for outcome in ("page", "error", "refused"):
+        assert await provider.metric("qrlogin_oidc_authorizations_total", outcome=outcome) == 1, outcome
