@@ -31,7 +31,7 @@ from oidc.grant import Grant, new_grant_id, new_token, token_hash
 #: seconds an authorization request stays usable: its page fetches fresh codes as they expire (5 by
 #: default, 2 minutes each), so this outlives them
 REQUEST_TTL = 900.0
-#: seconds an authorization code may be redeemed in (RFC 9700 §4.2.1 wants it short; the issue, <= 60)
+#: seconds an authorization code may be redeemed in (RFC 6749 §4.1.2: short, 10 minutes at most; ours <= 60)
 CODE_TTL = 60.0
 #: a request id: 192 random bits, base64url
 REQUEST_ID_BYTES = 24

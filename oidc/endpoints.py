@@ -10,3 +10,8 @@ AUTHORIZE = "/authorize"
 #: the provider's login page's own calls: its QR, and where to go back once decided
 AUTHORIZE_SESSION = "/authorize/session"
 AUTHORIZE_COMPLETE = "/authorize/complete"
+#: the token endpoint; ``/token`` is taken by the first-party code exchange
+TOKEN = "/oauth/token"
+USERINFO = "/userinfo"
+REVOCATION = "/oauth/revoke"
+INTROSPECTION = "/oauth/introspect"

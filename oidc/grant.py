@@ -10,6 +10,7 @@ introspection).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 import secrets
@@ -20,6 +21,14 @@ from login.models import Identity
 
 #: a code or refresh token: the grant id (128 bits), a dot, the secret (256 bits), base64url
 TOKEN_PATTERN = re.compile(r"([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})")
+
+
+class GrantStatus(enum.StrEnum):
+    """A grant's life: a code until redeemed, then active (its tokens good) until revoked (or expired)."""
+
+    CODE = "code"
+    ACTIVE = "active"
+    REVOKED = "revoked"
 
 
 def new_grant_id() -> str:

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 from oidc.authorization import Authorizations
 from oidc.clients import ClientRegistry
+from oidc.grants import TokenEndpoint, TokenLimits
+from oidc.introspection import Introspection
 from oidc.keys import KeyRing
+from oidc.revocation import Revocation
+from oidc.userinfo import UserInfo
 
 
 @dataclass(frozen=True)
@@ -21,3 +25,9 @@ class Provider:
     clients: ClientRegistry
     #: the authorization endpoint's flow
     authorizations: Authorizations
+    token_endpoint: TokenEndpoint
+    userinfo: UserInfo
+    revocation: Revocation
+    introspection: Introspection
+    #: the abuse limits of the token, revocation and introspection endpoints
+    limits: TokenLimits

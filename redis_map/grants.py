@@ -1,24 +1,50 @@
 """Grants in Redis: one hash per grant, ``<ns>:oidc:grant:{<gid>}``, changed only by Lua scripts.
 
 The hash holds what the code is bound to (client, redirect URI, PKCE
-challenge, user, scopes, nonce), the code's hash, and the grant's ``status``:
-``code`` until the code is redeemed, then ``active``, until ``revoked``.  It
-lives CODE_TTL while only a code, then the refresh tokens' lifetime.  Beside
-it, in the same Cluster slot (the ``{<gid>}`` hash tag), the set of its
-rotated refresh tokens' hashes and its revoked access tokens.
+challenge, user, scopes, nonce), the code's hash, the current refresh token's
+hash, and the grant's ``status``: ``code`` until the code is redeemed, then
+``active``, until ``revoked``.  It lives CODE_TTL while only a code, then the
+refresh tokens' lifetime; once revoked, a while longer so a replay is
+recognised as one.  Beside it, in the same Cluster slot (the ``{<gid>}`` hash
+tag), the set of its rotated refresh tokens' hashes and its revoked access
+tokens.  Every check-and-change is one script: two racing redemptions of a
+code, or refreshes of a token, have exactly one winner.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import resources
 from typing import cast
 
-from oidc.grant import Grant
+from oidc.grant import Grant, GrantStatus
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.store import change_errors, storage_errors
 
-#: the grant's status while only its code exists
-CODE = "code"
+_SCRIPTS = resources.files(__package__) / "scripts"
+
+
+def _script(name: str) -> str:
+    """A grant script with the prelude defining G (the statuses) from the Python enum."""
+    statuses = ", ".join(f"{status.name} = '{status.value}'" for status in GrantStatus)
+    return f"local G = {{{statuses}}}\n" + (_SCRIPTS / name).read_text()
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A script's outcome (``ok``, ``reused``, ``unknown``, ...), its detail, and the grant's fields after."""
+
+    outcome: str
+    detail: str = ""
+    fields: dict[str, str] | None = None
+
+
+def _changed(reply: list[str]) -> Changed:
+    outcome, *rest = reply
+    if outcome == "ok":
+        return Changed(outcome, fields=dict(zip(rest[::2], rest[1::2], strict=True)))
+    return Changed(outcome, rest[0] if rest else "")
 
 
 class RedisGrantStore:
@@ -27,18 +53,77 @@ class RedisGrantStore:
     def __init__(self, redis: RedisClient, keys: KeySpace) -> None:
         self._redis = redis
         self._keys = keys
+        self._redeem = redis.register_script(_script("grant_redeem.lua"))
+        self._refresh = redis.register_script(_script("grant_refresh.lua"))
+        self._revoke = redis.register_script(_script("grant_revoke.lua"))
+        self._check = redis.register_script((_SCRIPTS / "grant_check.lua").read_text())
 
     async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int) -> None:
         """Stores a new grant holding only its code, for ``ttl_ms``."""
         key = self._keys.grant(grant.grant_id)
-        fields = {**grant.fields(), "status": CODE, "code_hash": code_hash, "code_expires_ms": str(expires_at_ms)}
+        fields = {
+            **grant.fields(),
+            "status": GrantStatus.CODE.value,
+            "code_hash": code_hash,
+            "code_expires_ms": str(expires_at_ms),
+        }
         items: list[str | int] = [item for pair in fields.items() for item in pair]
         async with change_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, items=items)
             pipe.pexpire(key, ttl_ms)
             await pipe.execute()
 
-    async def read(self, grant_id: str) -> dict[str, str]:
-        """The grant's fields as stored ({} when gone)."""
+    async def redeem(
+        self,
+        grant_id: str,
+        *,
+        code_hash: str,
+        client_id: str,
+        redirect_uri: str,
+        challenge: str,
+        now_ms: int,
+        refresh_hash: str,
+        grant_ttl_ms: int,
+        retention_ms: int,
+    ) -> Changed:
+        args: list[str | int] = [
+            code_hash, client_id, redirect_uri, challenge, now_ms, refresh_hash, grant_ttl_ms, retention_ms,
+        ]  # fmt: skip
+        async with change_errors():
+            reply = await self._redeem(keys=[self._keys.grant(grant_id)], args=args)
+        return _changed(reply)
+
+    async def refresh(
+        self, grant_id: str, *, presented_hash: str, new_hash: str, client_id: str, retention_ms: int
+    ) -> Changed:
+        keys = [self._keys.grant(grant_id), self._keys.grant_rotated(grant_id)]
+        async with change_errors():
+            reply = await self._refresh(keys=keys, args=[presented_hash, new_hash, client_id, retention_ms])
+        return _changed(reply)
+
+    async def revoke(self, grant_id: str, *, presented_hash: str, client_id: str, retention_ms: int) -> str:
+        """Revokes the grant of a refresh token: ``revoked``, ``already``, ``unknown`` or ``wrong_client``."""
+        keys = [self._keys.grant(grant_id), self._keys.grant_rotated(grant_id)]
+        async with change_errors():
+            return str(await self._revoke(keys=keys, args=[presented_hash, client_id, retention_ms]))
+
+    async def revoke_access_token(self, grant_id: str, jti: str, ttl_ms: int) -> None:
+        """Marks one access token revoked until it expires anyway."""
+        async with change_errors():
+            await self._redis.set(self._keys.revoked_access_token(grant_id, jti), "1", px=max(1, ttl_ms))
+
+    async def access_token_holds(self, grant_id: str, jti: str) -> bool:
+        """Whether an access token of ``grant_id`` is still good: the grant active, the token not revoked."""
+        keys = [self._keys.grant(grant_id), self._keys.revoked_access_token(grant_id, jti)]
         async with storage_errors():
-            return cast(dict[str, str], await self._redis.hgetall(self._keys.grant(grant_id)))
+            status, revoked = await self._check(keys=keys)
+        return bool(status == GrantStatus.ACTIVE.value and not int(revoked))
+
+    async def read(self, grant_id: str) -> tuple[dict[str, str], int]:
+        """The grant's fields as stored ({} when gone) and its TTL in ms."""
+        key = self._keys.grant(grant_id)
+        async with storage_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key)
+            pipe.pttl(key)
+            fields, ttl_ms = await pipe.execute()
+        return cast(dict[str, str], fields), int(ttl_ms)

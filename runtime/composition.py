@@ -30,8 +30,13 @@ from login.waiters import WaiterRegistry
 from oidc.authorization import Authorizations
 from oidc.clients import ClientRegistry, SecretHasher
 from oidc.events import ProviderEvents
+from oidc.grants import GrantContext, TokenEndpoint
+from oidc.introspection import Introspection
 from oidc.keys import KeyRing
 from oidc.provider import Provider
+from oidc.revocation import Revocation
+from oidc.tokens import Tokens
+from oidc.userinfo import AccessTokens, UserInfo
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.audit import AuditLog, AuditSweeper
 from redis_map.authorizations import RedisAuthorizationStore
@@ -40,6 +45,7 @@ from redis_map.connection.connect import RedisClient
 from redis_map.grants import RedisGrantStore
 from redis_map.keys import KeySpace
 from redis_map.provider_audit import ProviderAudit
+from redis_map.provider_limits import ProviderLimits
 from redis_map.ratelimit import RateLimiter
 from redis_map.signing_keys import SigningKeyStore
 from runtime.metrics import Metrics
@@ -47,6 +53,9 @@ from runtime.settings import Settings
 from runtime.shutdown import Shutdown
 
 log = logging.getLogger("qrlogin")
+
+#: seconds a revoked grant is kept at least, so a replay of its code or tokens is recognised as one
+REVOKED_RETENTION = 3600
 
 
 def build_tokens(settings: Settings) -> TokenIssuer:
@@ -58,7 +67,7 @@ def build_tokens(settings: Settings) -> TokenIssuer:
 
 def signed_lifetime(settings: Settings) -> float:
     """The longest a token we sign lives: how long a retired signing key stays published."""
-    return float(settings.token_ttl)
+    return float(max(settings.token_ttl, settings.access_token_ttl))
 
 
 @asynccontextmanager
@@ -161,16 +170,34 @@ def build_provider(
     key_space = KeySpace(settings.namespace)
     clients = build_clients(settings, redis)
     events = ProviderEvents(metrics, ProviderAudit(redis, key_space))
+    grants = RedisGrantStore(redis, key_space)
+    tokens = Tokens(keys, access_ttl=settings.access_token_ttl)
+    # A revoked grant is kept as long as its access tokens could live, at least an hour: a replay meanwhile
+    # is recognised (and audited) as one.
+    retention = float(max(REVOKED_RETENTION, settings.access_token_ttl))
+    context = GrantContext(grants, tokens, events, refresh_ttl=settings.refresh_token_ttl, retention=retention)
+    limits = ProviderLimits(redis, key_space, enabled=settings.rate_limits is not None)
+    access_tokens = AccessTokens(tokens, grants, clients)
     authorizations = Authorizations(
         clients,
         RedisAuthorizationStore(redis, key_space),
-        RedisGrantStore(redis, key_space),
+        grants,
         login,
         events,
         session_ttl=settings.session_ttl,
         code_ttl=settings.code_ttl,
     )
-    return Provider(issuer=settings.oidc_issuer, keys=keys, clients=clients, authorizations=authorizations)
+    return Provider(
+        issuer=settings.oidc_issuer,
+        keys=keys,
+        clients=clients,
+        authorizations=authorizations,
+        token_endpoint=TokenEndpoint(clients, context, limits),
+        userinfo=UserInfo(access_tokens, grants),
+        revocation=Revocation(tokens, grants, events, retention=retention),
+        introspection=Introspection(access_tokens, grants),
+        limits=limits,
+    )
 
 
 @asynccontextmanager

@@ -29,7 +29,7 @@ from runtime.server import redacted
 from runtime.settings import SettingsError, build_parser, options_named, settings_from
 
 #: the service's options the command reads: where the keys are, and the lifetimes of what they sign
-KEY_OPTIONS = options_named("redis-url", "redis-cluster", "namespace", "token-ttl")
+KEY_OPTIONS = options_named("redis-url", "redis-cluster", "namespace", "token-ttl", "access-token-ttl")
 
 
 class CommandError(Exception):

@@ -63,6 +63,10 @@ class Settings:
     issuer: str | None = None
     #: the key of the HMAC that stores client secrets, kept outside Redis ("": none)
     client_secret_pepper: str = ""
+    #: seconds an access token (and an ID token) stays valid
+    access_token_ttl: int = 600
+    #: seconds a login's refresh tokens stay usable, from the login (rotation does not extend it)
+    refresh_token_ttl: int = 30 * 86400
     #: deprecated and ignored: login tokens are RS256, signed with the shared keys
     secret: str = ""
     session_ttl: float = 120.0
@@ -310,6 +314,14 @@ OPTIONS: tuple[Option, ...] = (
         "client-secret-pepper", "OpenID Connect provider", _pepper, "",
         f"key (at least {MIN_SECRET_LENGTH} characters, kept outside Redis) of the HMAC storing client secrets; "
         "the same for the service and 'clients' (default: none)", "KEY",
+    ),
+    Option(
+        "access-token-ttl", "OpenID Connect provider", _whole(60, 86400), "600",
+        "seconds an access token and an ID token stay valid", "S",
+    ),
+    Option(
+        "refresh-token-ttl", "OpenID Connect provider", _whole(60), str(30 * 86400),
+        "seconds a login's refresh tokens stay usable, counted from the login", "S",
     ),
 )  # fmt: skip
 

@@ -12,6 +12,10 @@ from handlers.oauth.authorize import (
     AuthorizeSessionHandler,
 )
 from handlers.oauth.discovery import DiscoveryHandler, JwksHandler
+from handlers.oauth.introspection import IntrospectionHandler
+from handlers.oauth.revocation import RevocationHandler
+from handlers.oauth.token import TokenEndpointHandler
+from handlers.oauth.userinfo import UserInfoHandler
 from handlers.pages import Branding, Logo
 from oidc import endpoints
 from oidc.provider import Provider
@@ -38,6 +42,10 @@ def oauth_routes(
         url(endpoints.AUTHORIZE, AuthorizeHandler, dict(given, idle_codes=idle_codes, **look)),
         url(endpoints.AUTHORIZE_SESSION, AuthorizeSessionHandler, dict(given, public_url=public_url)),
         url(endpoints.AUTHORIZE_COMPLETE, AuthorizeCompleteHandler, given),
+        url(endpoints.TOKEN, TokenEndpointHandler, given),
+        url(endpoints.USERINFO, UserInfoHandler, given),
+        url(endpoints.REVOCATION, RevocationHandler, given),
+        url(endpoints.INTROSPECTION, IntrospectionHandler, given),
         url(r"/s/([0-9a-f]{32})", AuthorizePhonePageHandler, dict(given, store=store, demo=demo, **look)),
     ]
 

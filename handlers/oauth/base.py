@@ -12,9 +12,11 @@ from typing import Any
 
 from tornado.httputil import HTTPServerRequest
 
-from handlers.base import BaseHandler
+from handlers.base import MAX_JSON_BODY, BaseHandler
 from handlers.session import public_base
+from login.errors import BodyTooLarge
 from oidc.errors import as_oauth_error
+from oidc.grants.form import Form
 from oidc.provider import Provider
 
 
@@ -35,6 +37,14 @@ class OAuthHandler(BaseHandler):
 
     def issuer(self) -> str:
         return issuer_of(self.provider, self.request)
+
+    def form(self) -> Form:
+        """The body as a form (RFC 6749 §3.2: ``application/x-www-form-urlencoded``, each parameter once)."""
+        if self._body_size > MAX_JSON_BODY:
+            raise BodyTooLarge()
+        raw = b"".join(self._chunks)
+        self._chunks.clear()
+        return Form.parse(self.request.headers.get("Content-Type", ""), raw)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = as_oauth_error(self._login_error(status_code, kwargs.get("exc_info")))

@@ -1,4 +1,4 @@
-"""Step 2: the redirect URI is exactly one the client registered (RFC 9700 §4.1.3: exact string match)."""
+"""Step 2: the redirect URI is exactly one the client registered (RFC 9700 §2.1: exact string match)."""
 
 from __future__ import annotations
 

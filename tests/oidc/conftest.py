@@ -70,9 +70,61 @@ async def fetch(
     parsed: Any = response.body
     if response.headers.get("Content-Type", "").startswith("application/json") and response.body:
         parsed = json.loads(response.body)
-    return Answer(response.code, parsed, dict(response.headers))
+    return Answer(response.code, parsed, response.headers)  # type: ignore[arg-type]  # case-insensitive
 
 
 async def authorize(service: Instance, params: dict[str, str] | list[tuple[str, str]]) -> Answer:
     """``GET /authorize`` with these parameters (a list may repeat one), redirects not followed."""
     return await fetch(service, "GET", "/authorize?" + urlencode(params))
+
+
+BOB = "Bearer demo:bob"
+
+
+async def code_for(
+    service: Instance,
+    client: Client,
+    *,
+    challenge: str | None = None,
+    scope: str = "openid profile",
+    nonce: str = "n-1",
+    user: str = BOB,
+) -> str:
+    """An authorization code for ``client``, through the whole flow at the domain level (scan and confirm)."""
+    from login.models import Requester
+    from oidc.authorize import Parameters
+
+    provider = parts(service)
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": client.redirect_uris[0],
+        "scope": scope,
+        "state": "s",
+        "nonce": nonce,
+    }
+    if challenge:
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    request_id, _ = await provider.authorizations.start(Parameters({k: [v] for k, v in params.items()}))
+    requester = Requester(ip="127.0.0.1", user_agent="Test", created_at=0.0, reached_at=service.base_url)
+    session = await provider.authorizations.new_login(request_id, requester)
+    await service.services.login.scan(session.uuid, user, "127.0.0.1")
+    await service.services.login.confirm(session.uuid, user, "127.0.0.1")
+    view = await service.services.login.store.read_for_cursor(session.cursor)
+    assert view.code
+    back = await provider.authorizations.complete(session.cursor, view.code, "127.0.0.1", provider.issuer or "")
+    return query_of(back)["code"]
+
+
+async def post_form(
+    service: Instance, path: str, form: dict[str, str] | list[tuple[str, str]], *, auth: tuple[str, str] | None = None
+) -> Answer:
+    """A form POST (optionally with HTTP Basic client authentication), redirects not followed."""
+    import base64
+    from urllib.parse import quote_plus
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if auth is not None:
+        pair = f"{quote_plus(auth[0])}:{quote_plus(auth[1])}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    return await fetch(service, "POST", path, body=urlencode(form).encode(), headers=headers)

@@ -24,8 +24,8 @@ async def keys(redis_url: str, namespace: str, *argv: str) -> tuple[int, str, st
 
 
 async def listed(redis_url: str, namespace: str) -> list[dict[str, str]]:
-    status, out, _ = await keys(redis_url, namespace, "list", "--json")
-    assert status == 0
+    status, out, err = await keys(redis_url, namespace, "list", "--json")
+    assert status == 0, err
     return [json.loads(line) for line in out.splitlines()]
 
 
@@ -59,7 +59,7 @@ async def test_the_key_signing_now_is_not_removed_without_force(
 ) -> None:
     [signing] = await listed(redis_url, namespace)
     status, _, err = await keys(redis_url, namespace, "remove", signing["kid"])
-    assert status == 1 and "is the key signing now" in err
+    assert status == 1 and "is the key signing now" in err, err
     assert len(await listed(redis_url, namespace)) == 1
 
     status, _, err = await keys(redis_url, namespace, "remove", "no-such-kid")

@@ -1,0 +1,60 @@
+"""The token endpoint (RFC 6749 §3.2): authenticate the client, then the grant type's own steps.
+
+The steps are Authlib's (``AuthorizationCodeGrant``, ``RefreshTokenGrant``,
+``OpenIDCode`` adding the ID token as an extension of the grant), written as
+async functions over our Redis scripts, since Authlib's server classes are
+synchronous and bound to a framework's request objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from oidc.clients import Client, ClientRegistry
+from oidc.errors import InvalidRequest, UnsupportedGrantType
+from oidc.grants.authorization_code import exchange_code
+from oidc.grants.client_auth import SecretFailures, authenticate_client
+from oidc.grants.context import GrantContext
+from oidc.grants.form import Form
+from oidc.grants.refresh_token import refresh
+
+GrantType = Callable[[Form, Client, GrantContext, str], Awaitable[dict[str, Any]]]
+
+#: the grant types served
+GRANT_TYPES: dict[str, GrantType] = {
+    "authorization_code": exchange_code,
+    "refresh_token": refresh,
+}
+
+
+class TokenLimits(SecretFailures, Protocol):
+    """The token endpoint's abuse limits (``redis_map.provider_limits``), bad secrets among them."""
+
+    async def check_ip(self, ip: str) -> None: ...
+
+    async def check_client(self, client_id: str) -> None: ...
+
+
+class TokenEndpoint:
+    """Answers token requests; raises OAuthErrors (and the storage's errors)."""
+
+    def __init__(self, clients: ClientRegistry, context: GrantContext, limits: TokenLimits) -> None:
+        self.clients = clients
+        self.context = context
+        self.limits = limits
+
+    async def token(self, form: Form, authorization: str, ip: str) -> dict[str, Any]:
+        await self.limits.check_ip(ip)
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise InvalidRequest("The grant_type parameter is missing.")
+        handler = GRANT_TYPES.get(grant_type)
+        if handler is None:
+            raise UnsupportedGrantType()
+        client = await authenticate_client(form, authorization, ip, self.clients, self.limits)
+        await self.limits.check_client(client.client_id)
+        return await handler(form, client, self.context, ip)
+
+
+__all__ = ["GRANT_TYPES", "Form", "GrantContext", "TokenEndpoint", "authenticate_client"]

@@ -1,0 +1,78 @@
+"""The token endpoint's abuse limits, kept in Redis like the login's (``redis_map.ratelimit``).
+
+Fixed windows counted by the same ``rate_hit.lua``, under ``<ns>:rl:`` with a
+TTL, clients named by a hash: requests per client IP, requests per client,
+and failed client authentications per (IP, client), which, past their limit,
+refuse that IP's next attempts for that client until the window ends; so
+repeated bad secrets are slowed without anyone being able to lock a client
+out for everyone by sending bad secrets in its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+from login.errors import RateLimited
+from redis_map.connection.connect import RedisClient
+from redis_map.keys import KeySpace
+from redis_map.store import storage_errors
+
+_SCRIPTS = resources.files(__package__) / "scripts"
+
+#: token, revocation and introspection requests per client IP per minute (an office behind one NAT included)
+ENDPOINT_IP = 300
+#: the same per client: a busy site's backend exchanges a code per login and refreshes per user
+ENDPOINT_CLIENT = 1200
+#: failed client authentications per (client IP, client) per minute, before that IP is refused for that client
+SECRET_FAILURES = 10
+#: the window of every limit here, in seconds
+WINDOW = 60.0
+
+
+def _tag(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+class ProviderLimits:
+    """Raises RateLimited (429 with Retry-After) past a limit; ``enabled=False``: no limits, no Redis calls."""
+
+    def __init__(self, redis: RedisClient, keys: KeySpace, *, enabled: bool = True) -> None:
+        self._redis = redis
+        self._keys = keys
+        self.enabled = enabled
+        self._hit = redis.register_script((_SCRIPTS / "rate_hit.lua").read_text())
+
+    async def check_ip(self, ip: str) -> None:
+        await self._count("oidc_ip", ENDPOINT_IP, ip)
+
+    async def check_client(self, client_id: str) -> None:
+        await self._count("oidc_client", ENDPOINT_CLIENT, client_id)
+
+    async def check(self, ip: str, client_id: str) -> None:
+        """Refuses an IP that failed too often for this client, until its window ends (counts nothing)."""
+        if not self.enabled:
+            return
+        key = self._keys.rate_limit("oidc_secret", _tag(ip, client_id))
+        async with storage_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.pttl(key)
+            count, ttl_ms = await pipe.execute()
+        if count is not None and int(count) >= SECRET_FAILURES and int(ttl_ms) > 0:
+            raise RateLimited(int(ttl_ms) / 1000, "Too many failed client authentications; try again later.")
+
+    async def failed(self, ip: str, client_id: str) -> None:
+        """Counts one failed authentication of ``client_id`` from ``ip``."""
+        if self.enabled:
+            key = self._keys.rate_limit("oidc_secret", _tag(ip, client_id))
+            async with storage_errors():
+                await self._hit(keys=[key], args=[int(WINDOW * 1000), SECRET_FAILURES])
+
+    async def _count(self, rule: str, limit: int, who: str) -> None:
+        if not self.enabled:
+            return
+        key = self._keys.rate_limit(rule, _tag(who))
+        async with storage_errors():
+            wait_ms = await self._hit(keys=[key], args=[int(WINDOW * 1000), limit])
+        if wait_ms:
+            raise RateLimited(int(wait_ms) / 1000)

@@ -1,0 +1,51 @@
+-- Redeems an authorization code: once, by its client, with its redirect URI and PKCE verifier.
+-- The prelude grants.py puts before this script defines G (the grant statuses).
+-- KEYS[1]  the grant's hash
+-- ARGV     code_hash, client_id, redirect_uri, challenge (S256 of the code_verifier sent, '' if none),
+--          now_ms, refresh_hash, grant_ttl_ms, retention_ms
+-- Returns  {'ok', field1, value1, ...} once: the grant is active, its first refresh token's hash
+--          stored, and it lives grant_ttl_ms (the refresh tokens' lifetime);
+--          {'reused', 'revoked'|'already'} for a code used before: the grant and everything it
+--          issued are revoked now (kept retention_ms to recognise more replays);
+--          {'unknown'} (no such code), {'expired'}, {'wrong_client'}, {'wrong_redirect_uri'},
+--          {'pkce_missing'}, {'pkce_mismatch'}, {'pkce_unexpected'}: refused, nothing changed.
+local key = KEYS[1]
+local code_hash, client_id, redirect_uri, challenge = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local g = redis.call('HMGET', key, 'status', 'code_hash', 'client_id', 'redirect_uri', 'code_challenge',
+                     'code_expires_ms')
+if not g[1] or g[2] ~= code_hash then
+  return {'unknown'}
+end
+if g[1] ~= G.CODE then
+  -- A second use: the code leaked, or a replay. RFC 6749 4.1.2: refuse, and revoke what it issued.
+  if g[1] == G.ACTIVE then
+    redis.call('HSET', key, 'status', G.REVOKED)
+    redis.call('PEXPIRE', key, ARGV[8])
+    return {'reused', 'revoked'}
+  end
+  return {'reused', 'already'}
+end
+if tonumber(ARGV[5]) >= tonumber(g[6]) then
+  return {'expired'}
+end
+if g[3] ~= client_id then
+  return {'wrong_client'}
+end
+if g[4] ~= redirect_uri then
+  return {'wrong_redirect_uri'}
+end
+if g[5] ~= challenge then
+  if g[5] == '' then
+    return {'pkce_unexpected'}  -- a verifier for a code asked without a challenge: a downgrade
+  elseif challenge == '' then
+    return {'pkce_missing'}
+  end
+  return {'pkce_mismatch'}
+end
+redis.call('HSET', key, 'status', G.ACTIVE, 'refresh_hash', ARGV[6], 'generation', 1)
+redis.call('PEXPIRE', key, ARGV[7])
+local reply = {'ok'}
+for _, item in ipairs(redis.call('HGETALL', key)) do
+  reply[#reply + 1] = item
+end
+return reply

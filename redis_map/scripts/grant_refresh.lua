@@ -1,0 +1,39 @@
+-- Rotates a refresh token: the one presented is spent, a new one takes its place.
+-- The prelude grants.py puts before this script defines G (the grant statuses).
+-- KEYS[1]  the grant's hash; KEYS[2] the set of its rotated refresh tokens' hashes (same slot)
+-- ARGV     presented_hash, new_hash, client_id, retention_ms
+-- Returns  {'ok', field1, value1, ...}: rotated (the new hash stored, the old one remembered);
+--          {'reused', 'revoked'|'already'}: a rotated token presented again, so the family leaked:
+--          the grant is revoked now (kept retention_ms);
+--          {'unknown'} (not this grant's current token, or the grant revoked), {'wrong_client'}.
+local g = redis.call('HMGET', KEYS[1], 'status', 'refresh_hash', 'client_id')
+if not g[1] then
+  return {'unknown'}
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  if g[1] ~= G.REVOKED then
+    redis.call('HSET', KEYS[1], 'status', G.REVOKED)
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    return {'reused', 'revoked'}
+  end
+  return {'reused', 'already'}
+end
+if g[1] ~= G.ACTIVE or g[2] ~= ARGV[1] then
+  return {'unknown'}
+end
+if g[3] ~= ARGV[3] then
+  return {'wrong_client'}
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+redis.call('HSET', KEYS[1], 'refresh_hash', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'generation', 1)
+local reply = {'ok'}
+for _, item in ipairs(redis.call('HGETALL', KEYS[1])) do
+  reply[#reply + 1] = item
+end
+return reply
