@@ -37,7 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet as JoseKeySet
 from joserfc.jwk import RSAKey
 
-from login.errors import StorageUnavailable
+from login.errors import LoginError, StorageUnavailable
 
 log = logging.getLogger("qrlogin.keys")
 
@@ -66,8 +66,12 @@ class BadToken(Exception):
     """A token that is not one of ours: malformed, wrongly signed, unknown key, wrong type, bad claims."""
 
 
-class NoSigningKey(Exception):
-    """The key set has no key that may sign now (an operator removed it): nothing can be issued."""
+class NoSigningKey(LoginError):
+    """The key set has no key that may sign now (not loaded yet, or an operator removed it): nothing can be issued."""
+
+    error = "signing_key_unavailable"
+    status_code = 503
+    description = "No signing key is available yet; try again shortly."
 
 
 @dataclass(frozen=True)
@@ -284,7 +288,8 @@ class KeyRing:
         while True:
             await asyncio.sleep(self._refresh_interval)
             try:
-                await self.refresh()
+                # Still none (Redis was unreachable at start): read them, or make the first, now.
+                await (self.refresh() if self.keys.keys else self.ensure_signer())
             except StorageUnavailable as exc:  # keep the copy we have; try again next round
                 known = len(self.keys.keys)
                 log.warning("re-reading the signing keys failed (%s); keeping the %d known", exc.error, known)

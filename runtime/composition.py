@@ -23,6 +23,7 @@ from handlers import Services, make_app
 from handlers.middleware.proxy import behind_proxies
 from handlers.middleware.security import HttpPolicy
 from handlers.ops import Reachability, metrics_app
+from login.errors import StorageUnavailable
 from login.events import LoginEvents
 from login.qr import QrRenderer
 from login.service import LoginService
@@ -74,7 +75,11 @@ def signed_lifetime(settings: Settings) -> float:
 async def open_key_ring(settings: Settings, redis: RedisClient, *, refresh: bool = True) -> AsyncIterator[KeyRing]:
     """The shared signing keys (a first one made if there are none), re-read in the background while open."""
     keys = KeyRing(SigningKeyStore(redis, KeySpace(settings.namespace)), lifetime=signed_lifetime(settings))
-    await keys.ensure_signer()
+    try:
+        await keys.ensure_signer()
+    except StorageUnavailable:
+        # The service still starts (and answers 503 while Redis is away); the refresh loads them later.
+        log.warning("signing keys not loaded: Redis is unreachable; retrying in the background")
     if refresh:
         keys.start()
     try:
