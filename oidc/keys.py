@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet as JoseKeySet
@@ -93,22 +95,37 @@ class SigningKey:
         return cls(key=key, created_at=now, signs_from=now if signs_from is None else signs_from)
 
     def record(self) -> str:
-        """How the key is stored: JSON with the private JWK (never served)."""
+        """How the key is stored: JSON with the private key as PKCS #8 PEM (never served)."""
+        pem = self.key.private_key.private_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         return json.dumps(
-            {"jwk": self.key.as_dict(private=True), "created_at": self.created_at, "signs_from": self.signs_from}
+            {"kid": self.kid, "pem": pem.decode(), "created_at": self.created_at, "signs_from": self.signs_from}
         )
 
     @classmethod
     def from_record(cls, text: str) -> SigningKey:
-        """The key a stored record holds; ValueError if it holds none."""
+        """The key a stored record holds; ValueError if it holds none.
+
+        The private key is loaded without ``cryptography``'s RSA consistency
+        check, which costs ~30 ms of CPU per key (a stall of the event loop at
+        every re-read): we generated and checked the key ourselves, and whoever
+        could write a bad one into Redis could as well write a good key of
+        their own.  The kid must still be the key's RFC 7638 thumbprint.
+        """
         try:
             data = json.loads(text)
-            key = RSAKey.import_key(data["jwk"])
+            private = serialization.load_pem_private_key(
+                data["pem"].encode(), password=None, unsafe_skip_rsa_key_validation=True
+            )
+            if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < RSA_BITS:
+                raise ValueError(f"not an RSA key of {RSA_BITS} bits or more")
+            key = RSAKey(private, private, {"alg": ALGORITHM, "use": "sig", "kid": str(data["kid"])})
             created_at, signs_from = float(data["created_at"]), float(data["signs_from"])
-        except (ValueError, KeyError, TypeError, JoseError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, JoseError) as exc:
             raise ValueError(f"not a signing key record: {exc}") from exc
-        if not key.is_private or key.kid is None:
-            raise ValueError("a signing key record needs a private key with a kid")
+        if key.thumbprint() != key.kid:
+            raise ValueError("the kid is not the key's thumbprint")
         return cls(key=key, created_at=created_at, signs_from=signs_from)
 
     def public_jwk(self) -> dict[str, Any]:
@@ -195,17 +212,31 @@ class KeyRing:
         self.clock = clock
         self._refresh_interval = refresh_interval
         self.keys = KeySet((), lifetime)
+        #: the records as last read, by kid, with the keys parsed from them
+        self._parsed: dict[str, tuple[str, SigningKey]] = {}
         self._last_forced = -math.inf
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> KeySet:
-        """Re-read the key set; a record that cannot be read is skipped (and logged), never fatal."""
+        """Re-read the key set; a record that cannot be read is skipped (and logged), never fatal.
+
+        A record unchanged since the last read keeps its parsed key: only new keys are loaded.
+        """
         keys = []
+        parsed: dict[str, tuple[str, SigningKey]] = {}
         for kid, record in (await self._source.load()).items():
-            try:
-                keys.append(SigningKey.from_record(record))
-            except ValueError as exc:
-                log.error("signing key %s is unreadable and ignored: %s", kid, exc)
+            known = self._parsed.get(kid)
+            if known is not None and known[0] == record:
+                key = known[1]
+            else:
+                try:
+                    key = SigningKey.from_record(record)
+                except ValueError as exc:
+                    log.error("signing key %s is unreadable and ignored: %s", kid, exc)
+                    continue
+            parsed[kid] = (record, key)
+            keys.append(key)
+        self._parsed = parsed
         self.keys = KeySet.of(keys, self.lifetime)
         return self.keys
 

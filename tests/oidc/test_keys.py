@@ -179,3 +179,16 @@ async def test_claims_are_checked_with_a_few_seconds_of_leeway(store: SigningKey
 def _kid(token: str) -> str:
     header = token.split(".")[0]
     return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
+
+
+async def test_a_re_read_parses_only_new_keys_and_checks_each_kid(store: SigningKeyStore) -> None:
+    keys = ring(store)
+    await keys.ensure_signer()
+    [first] = keys.keys.keys
+    await keys.refresh()
+    assert keys.keys.keys[0] is first  # the same parsed key: a re-read costs no key loading
+    record = json.loads(first.record())
+    record["kid"] = "A" * 43
+    await store.add("A" * 43, json.dumps(record))  # a record whose kid is not its key's thumbprint
+    await keys.refresh()
+    assert [key.kid for key in keys.keys.keys] == [first.kid]
