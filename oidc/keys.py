@@ -115,17 +115,20 @@ class SigningKey:
         """
         try:
             data = json.loads(text)
-            private = serialization.load_pem_private_key(
-                data["pem"].encode(), password=None, unsafe_skip_rsa_key_validation=True
-            )
-            if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < RSA_BITS:
-                raise ValueError(f"not an RSA key of {RSA_BITS} bits or more")
-            key = RSAKey(private, private, {"alg": ALGORITHM, "use": "sig", "kid": str(data["kid"])})
+            if "jwk" in data:  # the first records' form: imported through the checked (slow) path, once
+                key = RSAKey.import_key(data["jwk"])
+            else:
+                private = serialization.load_pem_private_key(
+                    data["pem"].encode(), password=None, unsafe_skip_rsa_key_validation=True
+                )
+                if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < RSA_BITS:
+                    raise ValueError(f"not an RSA key of {RSA_BITS} bits or more")
+                key = RSAKey(private, private, {"alg": ALGORITHM, "use": "sig", "kid": str(data["kid"])})
             created_at, signs_from = float(data["created_at"]), float(data["signs_from"])
         except (ValueError, KeyError, TypeError, AttributeError, JoseError) as exc:
             raise ValueError(f"not a signing key record: {exc}") from exc
-        if key.thumbprint() != key.kid:
-            raise ValueError("the kid is not the key's thumbprint")
+        if not key.is_private or key.thumbprint() != key.kid:
+            raise ValueError("not a private key, or its kid is not its thumbprint")
         return cls(key=key, created_at=created_at, signs_from=signs_from)
 
     def public_jwk(self) -> dict[str, Any]:

@@ -192,3 +192,12 @@ async def test_a_re_read_parses_only_new_keys_and_checks_each_kid(store: Signing
     await store.add("A" * 43, json.dumps(record))  # a record whose kid is not its key's thumbprint
     await keys.refresh()
     assert [key.kid for key in keys.keys.keys] == [first.kid]
+
+
+async def test_a_key_stored_in_the_first_records_form_still_loads(store: SigningKeyStore) -> None:
+    key = SigningKey.generate(now=1_800_000_000.0)
+    old_form = {"jwk": key.key.as_dict(private=True), "created_at": key.created_at, "signs_from": key.signs_from}
+    await store.add(key.kid, json.dumps(old_form))
+    keys = ring(store)
+    await keys.refresh()
+    assert [loaded.kid for loaded in keys.keys.keys] == [key.kid]
