@@ -48,7 +48,7 @@ class AuthorizationStore(Protocol):
 
     async def load_request(self, request_id: str) -> str | None: ...
 
-    async def bind(self, uuid: str, request_id: str, ttl: float) -> None: ...
+    async def bind(self, uuid: str, record: str, ttl: float) -> None: ...
 
     async def bound(self, uuid: str) -> str | None: ...
 
@@ -96,17 +96,15 @@ class Authorizations:
 
     async def new_login(self, request_id: str, requester: Requester) -> NewSession:
         """A login session (its QR) for the page of the request ``request_id``."""
-        await self._request(request_id)
+        request = await self._request(request_id)
         session = await self.login.create(requester)
-        await self.store.bind(session.uuid, request_id, self._binding_ttl)
+        # The request itself, not its id: the phone page and the hand-back read it in one round trip.
+        await self.store.bind(session.uuid, request.record(), self._binding_ttl)
         return session
 
     async def asked_by(self, uuid: str) -> AuthorizationRequest | None:
         """The request the login session ``uuid`` answers (None: a first-party login, or gone)."""
-        request_id = await self.store.bound(uuid)
-        if request_id is None:
-            return None
-        record = await self.store.load_request(request_id)
+        record = await self.store.bound(uuid)
         if record is None:
             return None
         try:

@@ -35,7 +35,7 @@ class Introspection:
         if grant_id is not None:
             return await self._refresh_token(grant_id, token)
         try:
-            claims = await self.access_tokens.holding(token, issuer)
+            claims, _ = await self.access_tokens.holding(token, issuer)
         except OAuthError:
             return INACTIVE
         return {

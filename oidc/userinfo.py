@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from login.models import Identity
 from oidc.clients import ClientRegistry
 from oidc.errors import InsufficientScope, InvalidToken, MissingToken
 from oidc.grants.context import GrantStore
@@ -41,33 +42,32 @@ class AccessTokens:
         self.grants = grants
         self.clients = clients
 
-    async def holding(self, token: str, issuer: str) -> dict[str, Any]:
-        """The claims of ``token`` if it still holds; InvalidToken (saying why) if not."""
+    async def holding(self, token: str, issuer: str) -> tuple[dict[str, Any], Identity]:
+        """The claims of ``token`` and its user if it still holds; InvalidToken (saying why) if not."""
         try:
             claims = await self.tokens.check_access_token(token, issuer)
         except BadToken as exc:
             raise InvalidToken(f"The access token is invalid or expired ({exc}).") from exc
-        if not await self.grants.access_token_holds(claims["gid"], claims["jti"]):
+        user = await self.grants.access_token_user(claims["gid"], claims["jti"])
+        if user is None:
             raise InvalidToken("The access token was revoked.")
         if await self.clients.find(claims["client_id"]) is None:
             raise InvalidToken("The access token's client is no longer registered.")
-        return claims
+        return claims, user
 
 
 class UserInfo:
-    def __init__(self, access_tokens: AccessTokens, grants: GrantStore) -> None:
+    def __init__(self, access_tokens: AccessTokens) -> None:
         self.access_tokens = access_tokens
-        self.grants = grants
 
     async def claims(self, authorization: str, issuer: str) -> dict[str, Any]:
-        claims = await self.access_tokens.holding(bearer_token(authorization), issuer)
+        claims, user = await self.access_tokens.holding(bearer_token(authorization), issuer)
         scopes = claims.get("scope", "").split()
         if "openid" not in scopes:
             raise InsufficientScope()
         answer: dict[str, Any] = {"sub": claims["sub"]}
         if "profile" in scopes:
-            fields, _ = await self.grants.read(claims["gid"])
-            answer["name"] = fields.get("name", "")
-            if fields.get("picture"):
-                answer["picture"] = fields["picture"]
+            answer["name"] = user.name
+            if user.picture:
+                answer["picture"] = user.picture
         return answer

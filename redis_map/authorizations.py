@@ -1,8 +1,9 @@
 """Authorization requests in Redis while their login page is open, and which login session answers which.
 
 ``<ns>:oidc:request:<id>``: the checked request (JSON), for as long as its
-page may keep showing fresh codes; ``<ns>:oidc:login:<uuid>``: the request a
-login session answers, for as long as the session may live.  One key per
+page may keep showing fresh codes; ``<ns>:oidc:login:<uuid>``: a copy of the
+request a login session answers, for as long as the session may live (a copy,
+so the phone page and the hand-back read it in one round trip).  One key per
 command, each with a TTL, so a Redis Cluster serves them too.
 """
 
@@ -30,9 +31,9 @@ class RedisAuthorizationStore:
         async with storage_errors():
             return cast(str | None, await self._redis.get(self._keys.authorization_request(request_id)))
 
-    async def bind(self, uuid: str, request_id: str, ttl: float) -> None:
+    async def bind(self, uuid: str, record: str, ttl: float) -> None:
         async with storage_errors():
-            await self._redis.set(self._keys.authorization_login(uuid), request_id, px=int(ttl * 1000))
+            await self._redis.set(self._keys.authorization_login(uuid), record, px=int(ttl * 1000))
 
     async def bound(self, uuid: str) -> str | None:
         async with storage_errors():

@@ -12,7 +12,7 @@
     <ns>:oidc:keys                the OpenID provider's signing keys: a hash, kid -> record (no TTL)
     <ns>:oidc:clients             its registered clients: a hash, client id -> record (no TTL)
     <ns>:oidc:request:<id>        a checked authorization request, while its login page is open (TTL)
-    <ns>:oidc:login:<uuid>        which authorization request a login session answers (TTL)
+    <ns>:oidc:login:<uuid>        the authorization request a login session answers, a copy (TTL)
     <ns>:oidc:grant:{<gid>}       a grant: its code, then its refresh tokens' state (TTL)
     <ns>:oidc:grant:{<gid>}:rotated         hashes of the grant's rotated refresh tokens (TTL)
     <ns>:oidc:grant:{<gid>}:revoked:<jti>   one revoked access token, until it expires (TTL)

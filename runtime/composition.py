@@ -198,7 +198,7 @@ def build_provider(
         clients=clients,
         authorizations=authorizations,
         token_endpoint=TokenEndpoint(clients, context, limits),
-        userinfo=UserInfo(access_tokens, grants),
+        userinfo=UserInfo(access_tokens),
         revocation=Revocation(tokens, grants, events, retention=retention),
         introspection=Introspection(access_tokens, grants),
         limits=limits,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from login.models import Identity
 from oidc.events import ProviderEvents
 from oidc.grant import Grant
 from oidc.tokens import Tokens
@@ -44,7 +45,7 @@ class GrantStore(Protocol):
 
     async def revoke_access_token(self, grant_id: str, jti: str, ttl_ms: int) -> None: ...
 
-    async def access_token_holds(self, grant_id: str, jti: str) -> bool: ...
+    async def access_token_user(self, grant_id: str, jti: str) -> Identity | None: ...
 
     async def read(self, grant_id: str) -> tuple[dict[str, str], int]: ...
 
