@@ -6,20 +6,28 @@ stderr and prints its figures as one JSON object on stdout.  Jobs:
 - ``park``: park N long-polls on a server, measure its RSS per parked waiter,
   then wake a sample of them one at a time, timing wake-sent -> answer;
 - ``hello``: closed-loop ``POST /hello`` on the reference, requests per second;
-- ``logins``: closed-loop whole logins on the service, with C concurrent PCs.
+- ``logins``: closed-loop whole logins on the service, with C concurrent PCs;
+- ``oidc_logins``: the same for a site's login through the OpenID provider
+  (``/authorize`` to ``/userinfo``), as a registered client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
+import hashlib
 import json
 import math
+import re
+import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.http import Connection, HTTPError
 from bench.procs import cpu_seconds, rss_bytes
@@ -277,8 +285,107 @@ async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
             conn.close()
 
 
+@dataclass
+class LoginSteps:
+    """One PC's connections during one login, and how its requests are counted and timed."""
+
+    pc: Connection
+    poll: Connection
+    phone: Connection
+    #: awaits a request, timing it and counting it
+    timed: Callable[[Awaitable[Any]], Awaitable[Any]]
+    #: counts a request timed apart (a long-poll)
+    counted: Callable[[], None]
+    #: the long-polls' wait answers, in milliseconds
+    wakes: list[float]
+
+    async def qr(self, session: dict[str, Any]) -> None:
+        status, image = await self.timed(self.pc.request("GET", session["qr_svg"]))
+        if status != 200 or not image.startswith(b"<svg"):
+            raise HTTPError(f"QR image answered {status}")
+
+    async def scan_and_confirm(self, session: dict[str, Any]) -> dict[str, Any]:
+        """The app scans, then confirms, each waking the PC's long-poll; the confirmed answer (with the code)."""
+        known = 0
+        answer: dict[str, Any] = {}
+        for action in ("/scan", "/confirm"):
+            began = time.perf_counter()
+            self.poll.send("POST", "/wait", json.dumps({"cursor": session["cursor"], "status": known}).encode())
+            await self.timed(self.phone.call("POST", action, {"uuid": session["uuid"]}, APP_AUTH))
+            _, body = await self.poll.answer()
+            self.counted()  # the long-poll: timed apart, as the wait answer
+            self.wakes.append((time.perf_counter() - began) * 1000)
+            answer = json.loads(body)
+            known = answer["status"]
+        if known != 2:
+            raise HTTPError(f"the login ended in status {known}")
+        return answer
+
+
+async def first_party_login(job: dict[str, Any], steps: LoginSteps) -> None:
+    """/uuid, the QR, /wait, /scan, /wait, /confirm, /token: 7 requests."""
+    session = await steps.timed(steps.pc.call("POST", "/uuid"))
+    await steps.qr(session)
+    answer = await steps.scan_and_confirm(session)
+    await steps.timed(steps.pc.call("POST", "/token", {"cursor": session["cursor"], "code": answer["code"]}))
+
+
+#: the OpenID login's PKCE verifier (one for the whole run: its cost is the server's S256, not the client's)
+OIDC_VERIFIER = secrets.token_urlsafe(48)
+#: where the provider's login page carries its authorization request's id
+REQUEST_ID = re.compile(rb'data-authorize="([^"]+)"')
+
+
+async def oidc_login(job: dict[str, Any], steps: LoginSteps) -> None:
+    """A site's login through the provider: /authorize, its QR session, the QR, /wait, /scan, /wait, /confirm,
+    /authorize/complete, /oauth/token (the code, PKCE, client secret), /userinfo: 10 requests."""
+    client = job["client"]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(OIDC_VERIFIER.encode()).digest()).rstrip(b"=").decode()
+    query = urlencode(
+        {
+            "response_type": "code", "client_id": client["client_id"], "redirect_uri": client["redirect_uri"],
+            "scope": "openid profile", "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
+            "code_challenge": challenge, "code_challenge_method": "S256",
+        }
+    )  # fmt: skip
+    status, page = await steps.timed(steps.pc.request("GET", f"/authorize?{query}"))
+    found = REQUEST_ID.search(page)
+    if status != 200 or found is None:
+        raise HTTPError(f"/authorize answered {status}")
+    session = await steps.timed(steps.pc.call("POST", "/authorize/session", {"request": found.group(1).decode()}))
+    await steps.qr(session)
+    answer = await steps.scan_and_confirm(session)
+    back = await steps.timed(
+        steps.pc.call("POST", "/authorize/complete", {"cursor": session["cursor"], "code": answer["code"]})
+    )
+    code = parse_qs(urlsplit(back["redirect_to"]).query)["code"][0]
+    form = urlencode(
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": client["redirect_uri"],
+         "code_verifier": OIDC_VERIFIER}
+    ).encode()  # fmt: skip
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"}
+    status, body = await steps.timed(steps.pc.request("POST", "/oauth/token", form, headers))
+    if status != 200:
+        raise HTTPError(f"/oauth/token answered {status}: {body[:200]!r}")
+    access = json.loads(body)["access_token"]
+    await steps.timed(steps.pc.call("GET", "/userinfo", None, {"Authorization": f"Bearer {access}"}))
+
+
 async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Whole logins: uuid, QR image, wait, scan, wait again, confirm, token."""
+    """Whole first-party logins: uuid, QR image, wait, scan, wait again, confirm, token."""
+    return await login_loop(job, first_party_login)
+
+
+async def oidc_logins_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Whole logins of a site through the OpenID provider, from /authorize to UserInfo."""
+    return await login_loop(job, oidc_login)
+
+
+async def login_loop(
+    job: dict[str, Any], login: Callable[[dict[str, Any], LoginSteps], Awaitable[None]]
+) -> dict[str, Any]:
+    """Closed-loop ``login``s with C concurrent PCs: throughput, then (on asyncio's loop) the longest callback."""
     port = job["port"]
     concurrency = job["concurrency"]
     pcs = [await Connection(HOST, port).open() for _ in range(concurrency)]
@@ -290,7 +397,6 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
 
     async def one(worker: int, latencies: list[float]) -> int:
         """One whole login; the number of requests it made, counted as they are answered."""
-        pc, poll, phone = pcs[worker], polls[worker], phones[worker]
         answered = 0
 
         async def timed(call: Awaitable[Any]) -> Any:
@@ -301,23 +407,11 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
             answered += 1
             return answer
 
-        session = await timed(pc.call("POST", "/uuid"))
-        status, image = await timed(pc.request("GET", session["qr_svg"]))
-        if status != 200 or not image.startswith(b"<svg"):
-            raise HTTPError(f"QR image answered {status}")
-        known = 0
-        for action in ("/scan", "/confirm"):
-            began = time.perf_counter()
-            poll.send("POST", "/wait", json.dumps({"cursor": session["cursor"], "status": known}).encode())
-            await timed(phone.call("POST", action, {"uuid": session["uuid"]}, APP_AUTH))
-            status, body = await poll.answer()
-            answered += 1  # the long-poll: timed apart, as the wait answer
-            wakes.append((time.perf_counter() - began) * 1000)
-            answer = json.loads(body)
-            known = answer["status"]
-        if known != 2:
-            raise HTTPError(f"the login ended in status {known}")
-        await timed(pc.call("POST", "/token", {"cursor": session["cursor"], "code": answer["code"]}))
+        def counted() -> None:
+            nonlocal answered
+            answered += 1
+
+        await login(job, LoginSteps(pcs[worker], polls[worker], phones[worker], timed, counted, wakes))
         logins[0] += 1
         return answered
 
@@ -334,6 +428,7 @@ async def logins_job(job: dict[str, Any]) -> dict[str, Any]:
         result.update(
             logins=logins[0],
             logins_per_s=logins[0] / result["seconds"],
+            server_cpu_ms_per_login=result["server_cpu_ms_per_request"] * result["requests"] / max(1, logins[0]),
             wait=summary(wakes),
             loop_lag_max_ms=probe["loop_lag_max_ms"],
             loop_busy_max_ms=probe["loop_busy_max_ms"],
@@ -363,6 +458,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]]
     "park": park_job,
     "hello": hello_job,
     "logins": logins_job,
+    "oidc_logins": oidc_logins_job,
 }
 
 

@@ -15,6 +15,8 @@ WAKE_P99_LIMIT_MS = 10.0
 RPS_RATIO_LIMIT = 0.5
 #: the longest event-loop stall during the full logins, in milliseconds
 LOOP_STALL_LIMIT_MS = 5.0
+#: server CPU of a site's login through the OpenID provider, at most this many times a first-party login's
+OIDC_CPU_RATIO_LIMIT = 1.5
 
 
 def ratio(ours: float, reference: float) -> float:
@@ -50,6 +52,18 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         ),
     }
 
+    oidc = results["oidc_login"]
+    oidc["ratios"] = {
+        "rps": ratio(oidc["service"]["rps"], login["reference"]["rps"]),
+        "server_cpu_per_request": ratio(
+            oidc["service"]["server_cpu_ms_per_request"], login["reference"]["server_cpu_ms_per_request"]
+        ),
+        "server_cpu_per_login_vs_first_party": ratio(
+            oidc["service"]["server_cpu_ms_per_login"], login["service"]["server_cpu_ms_per_login"]
+        ),
+        "logins_per_s_vs_first_party": ratio(oidc["service"]["logins_per_s"], login["service"]["logins_per_s"]),
+    }
+
     smallest, largest = parked[0], parked[-1]
     n = largest["n"]
     p99_small, p99_large = smallest["service"]["wake"]["p99_ms"], largest["service"]["wake"]["p99_ms"]
@@ -62,6 +76,18 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         (
             "longest loop stall (one callback) in full logins (ms)",
             login["asyncio_loop"]["callback_max_ms"],
+            "<",
+            LOOP_STALL_LIMIT_MS,
+        ),
+        (
+            "OIDC login server CPU / first-party login's",
+            oidc["ratios"]["server_cpu_per_login_vs_first_party"],
+            "<=",
+            OIDC_CPU_RATIO_LIMIT,
+        ),
+        (
+            "longest loop stall (one callback) in OIDC logins (ms)",
+            oidc["asyncio_loop"]["callback_max_ms"],
             "<",
             LOOP_STALL_LIMIT_MS,
         ),
@@ -111,6 +137,23 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ("", "longest timer lateness, wall clock (ms)", _ms(ours["loop_lag_max_ms"]), "", ""),
         ("", "longest garbage collection (ms)", _ms(ours["gc_max_ms"]), "", ""),
         ("", "garbage collections", f"{ours['gc_count']:,}", "", ""),
+    ]  # fmt: skip
+    oidc = results["oidc_login"]
+    site, site_stdloop = oidc["service"], oidc["asyncio_loop"]
+    rows += [
+        (f"OIDC logins C={results['config']['concurrency']}", "requests/s", f"{site['rps']:,.0f}",
+         f"{bare['rps']:,.0f}", _x(oidc["ratios"]["rps"])),
+        ("", "logins/s (first-party's ratio)", f"{site['logins_per_s']:,.1f}", "",
+         _x(oidc["ratios"]["logins_per_s_vs_first_party"])),
+        ("", "server CPU per request (ms)", _ms(site["server_cpu_ms_per_request"]),
+         _ms(bare["server_cpu_ms_per_request"]), _x(oidc["ratios"]["server_cpu_per_request"])),
+        ("", "server CPU per login (ms; first-party's ratio)", _ms(site["server_cpu_ms_per_login"]), "",
+         _x(oidc["ratios"]["server_cpu_per_login_vs_first_party"])),
+        ("", "server CPU per first-party login (ms)", _ms(ours["server_cpu_ms_per_login"]), "", ""),
+        ("", "per-request p99 (ms)", _ms(site["latency"]["p99_ms"]), "", ""),
+        ("", "longest loop stall: one callback, CPU (ms; asyncio's loop)", _ms(site_stdloop["callback_max_ms"]), "",
+         ""),
+        ("", "longest callback, wall clock (ms; asyncio's loop)", _ms(site_stdloop["callback_wall_max_ms"]), "", ""),
     ]  # fmt: skip
     return rows
 

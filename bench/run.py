@@ -116,7 +116,6 @@ class Bench:
                 f"--redis-url={self.redis_url}",
                 f"--auth-url={self.auth_url}",
                 f"--namespace={self.namespace}",
-                f"--secret={secrets.token_urlsafe(32)}",
                 f"--wait-timeout={WAIT_TIMEOUT}",
                 f"--session-ttl={SESSION_TTL}",
                 "--loop-probe",
@@ -145,7 +144,15 @@ class Bench:
             }
         )
 
-    def loop(self, job: str, server: Server, *, time_callbacks: bool = False, share: float = 1.0) -> dict[str, Any]:
+    def loop(
+        self,
+        job: str,
+        server: Server,
+        *,
+        time_callbacks: bool = False,
+        share: float = 1.0,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         return run_client(
             {
                 "job": job,
@@ -155,8 +162,28 @@ class Bench:
                 "concurrency": self.config.concurrency,
                 "duration": self.config.duration * share,
                 "time_callbacks": time_callbacks,
+                **(extra or {}),
             }
         )
+
+    def register_client(self) -> dict[str, str]:
+        """A confidential OpenID client for the OIDC logins, registered as an operator would."""
+        redirect_uri = "https://bench.example/callback"
+        done = subprocess.run(
+            [
+                sys.executable, "main.py", "clients", "add", "--name", "Benchmark site", "--redirect-uri", redirect_uri,
+                f"--redis-url={self.redis_url}", f"--namespace={self.namespace}", "--json",
+            ],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"registering the benchmark's client failed: {done.stderr.strip()}")
+        client = json.loads(done.stdout)
+        return {
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+            "redirect_uri": redirect_uri,
+        }
 
     def run(self) -> dict[str, Any]:
         results: dict[str, Any] = {"machine": machine(), "config": asdict(self.config)}
@@ -183,6 +210,16 @@ class Bench:
             with self.service("service-asyncio", event_loop="asyncio") as service:
                 stdloop = self.loop("logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE)
             results["full_login"] = {"service": logins, "reference": hello, "asyncio_loop": stdloop}
+
+            # A site's login through the OpenID provider, from /authorize to UserInfo, measured alike.
+            client = {"client": self.register_client()}
+            with self.service("service-oidc") as service:
+                oidc = self.loop("oidc_logins", service, extra=client)
+            with self.service("service-oidc-asyncio", event_loop="asyncio") as service:
+                oidc_stdloop = self.loop(
+                    "oidc_logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=client
+                )
+            results["oidc_login"] = {"service": oidc, "asyncio_loop": oidc_stdloop}
         results["machine"]["load_average_after"] = os.getloadavg()[0]
         results["targets"] = evaluate(results)
         return results

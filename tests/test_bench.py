@@ -26,6 +26,9 @@ PROBE = ("loop_lag_max_ms", "loop_busy_max_ms", "gc_max_ms", "gc_count", "loop_s
 GC_BOUND_MS = 1000.0
 #: the requests of one whole login: /uuid, the QR, /wait, /scan, /wait, /confirm, /token
 REQUESTS_PER_LOGIN = 7
+#: and of a site's login through the provider: /authorize, /authorize/session, the QR, /wait, /scan, /wait,
+#: /confirm, /authorize/complete, /oauth/token, /userinfo
+REQUESTS_PER_OIDC_LOGIN = 10
 #: the single callbacks, timed on the run on asyncio's own loop
 CALLBACKS = ("callback_max_ms", "callback_wall_max_ms")
 
@@ -85,7 +88,13 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     logins = login["service"]["logins"]
     assert logins > 0 and login["service"]["requests"] == REQUESTS_PER_LOGIN * logins  # counted, not assumed
     assert login["reference"]["rps"] > 0 and "rps" in login["ratios"]
-    assert len(results["targets"]) == 6 and all(isinstance(t["met"], bool) for t in results["targets"])
+    oidc = results["oidc_login"]
+    assert set(FULL_LOGIN) | set(PROBE) | {"server_cpu_ms_per_login"} <= oidc["service"].keys()
+    assert set(CALLBACKS) <= oidc["asyncio_loop"].keys() and oidc["asyncio_loop"]["callback_max_ms"] > 0
+    site_logins = oidc["service"]["logins"]
+    assert site_logins > 0 and oidc["service"]["requests"] == REQUESTS_PER_OIDC_LOGIN * site_logins
+    assert oidc["ratios"]["server_cpu_per_login_vs_first_party"] > 0
+    assert len(results["targets"]) == 8 and all(isinstance(t["met"], bool) for t in results["targets"])
     assert results["machine"]["cpus"] >= 1
 
     figures = numbers(results)
