@@ -21,25 +21,16 @@ import logging
 import signal
 
 from tornado.httpserver import HTTPServer
-from tornado.ioloop import IOLoop
-from tornado.locks import Condition
 from tornado.log import enable_pretty_logging
 from tornado.netutil import bind_sockets
-from tornado.web import Application, RequestHandler
+from tornado.web import Application
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from bench.reference import Parked, StatsHandler, WakeHandler
 from handlers.push import PING_INTERVAL, PING_TIMEOUT
 from runtime.process import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
 
 log = logging.getLogger("bench.ws_reference")
-
-
-class Parked:
-    """The per-key futures of the parked sockets, and a condition on their count."""
-
-    def __init__(self) -> None:
-        self.futures: dict[str, asyncio.Future[None]] = {}
-        self.changed = Condition()
 
 
 class SocketHandler(WebSocketHandler):
@@ -69,30 +60,6 @@ class SocketHandler(WebSocketHandler):
         future = self.parked.futures.pop(self.key, None)
         if future is not None:
             future.cancel()
-
-
-class WakeHandler(RequestHandler):
-    def initialize(self, parked: Parked) -> None:
-        self.parked = parked
-
-    def post(self) -> None:
-        future = self.parked.futures.pop(self.get_query_argument("key"), None)
-        if future is not None and not future.done():
-            future.set_result(None)
-        self.finish(b'{"ok":1}')
-
-
-class StatsHandler(RequestHandler):
-    def initialize(self, parked: Parked) -> None:
-        self.parked = parked
-
-    async def get(self) -> None:
-        wanted = int(self.get_query_argument("waiters", "0"))
-        deadline = IOLoop.current().time() + float(self.get_query_argument("timeout", "10"))
-        while len(self.parked.futures) < wanted:
-            if not await self.parked.changed.wait(timeout=deadline):
-                break
-        self.finish({"waiters": len(self.parked.futures), "reached": len(self.parked.futures) >= wanted})
 
 
 async def serve(port: int) -> None:
