@@ -22,7 +22,7 @@ from login.errors import StorageUnavailable
 from redis_map.audit import AuditEntry, AuditLog
 from runtime.composition import open_audit_log
 from runtime.server import redacted
-from runtime.settings import SettingsError, build_parser, options_named, settings_from
+from runtime.settings import SettingsError, build_parser, command_settings, options_named
 
 #: how long one blocking read waits for new entries while following
 FOLLOW_BLOCK = 5.0
@@ -64,13 +64,9 @@ async def read(audit: AuditLog, tail: int, follow: bool, as_json: bool, out: Tex
 def run(argv: Sequence[str], environ: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     """The ``audit`` command; its exit status."""
     try:
-        args = parser().parse_args(list(argv))
-        settings = settings_from(args, environ, REDIS_OPTIONS)
+        args, settings = command_settings(parser(), argv, environ, REDIS_OPTIONS)
     except SettingsError as exc:
         print(f"audit: {exc}", file=sys.stderr)
-        return 2
-    if not settings.redis_url:
-        print("audit: give --redis-url (or QRLOGIN_REDIS_URL): an embedded Redis keeps no audit", file=sys.stderr)
         return 2
 
     async def go() -> None:

@@ -28,7 +28,7 @@ from oidc.clients import Client, ClientError, ClientRegistry, UnknownClient
 from oidc.scopes import SUPPORTED_SCOPES
 from runtime.composition import open_clients
 from runtime.server import redacted
-from runtime.settings import SettingsError, build_parser, options_named, settings_from
+from runtime.settings import SettingsError, build_parser, command_settings, options_named
 
 #: the service's options the command reads
 CLIENT_OPTIONS = options_named("redis-url", "redis-cluster", "namespace", "client-secret-pepper")
@@ -125,13 +125,9 @@ def _print_new(client: Client, secret: str | None, as_json: bool, out: TextIO) -
 def run(argv: Sequence[str], environ: Mapping[str, str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """The ``clients`` command; its exit status."""
     try:
-        args = parser().parse_args(list(argv))
-        settings = settings_from(args, environ, CLIENT_OPTIONS)
+        args, settings = command_settings(parser(), argv, environ, CLIENT_OPTIONS)
     except SettingsError as exc:
         print(f"clients: {exc}", file=err)
-        return 2
-    if not settings.redis_url:
-        print("clients: give --redis-url (or QRLOGIN_REDIS_URL): an embedded Redis dies with its service", file=err)
         return 2
 
     async def go() -> None:

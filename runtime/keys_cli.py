@@ -26,7 +26,7 @@ from oidc.keys import ACTIVATION_DELAY, JWKS_MAX_AGE, KEY_REFRESH_INTERVAL, KeyS
 from redis_map.signing_keys import SigningKeyStore
 from runtime.composition import open_signing_keys
 from runtime.server import redacted
-from runtime.settings import SettingsError, build_parser, options_named, settings_from
+from runtime.settings import SettingsError, build_parser, command_settings, options_named
 
 #: the service's options the command reads: where the keys are, and the lifetimes of what they sign
 KEY_OPTIONS = options_named("redis-url", "redis-cluster", "namespace", "token-ttl", "access-token-ttl")
@@ -131,13 +131,9 @@ async def prune(store: SigningKeyStore, keys: KeySet, now: float, out: TextIO) -
 def run(argv: Sequence[str], environ: Mapping[str, str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """The ``keys`` command; its exit status."""
     try:
-        args = parser().parse_args(list(argv))
-        settings = settings_from(args, environ, KEY_OPTIONS)
+        args, settings = command_settings(parser(), argv, environ, KEY_OPTIONS)
     except SettingsError as exc:
         print(f"keys: {exc}", file=err)
-        return 2
-    if not settings.redis_url:
-        print("keys: give --redis-url (or QRLOGIN_REDIS_URL): an embedded Redis dies with its service", file=err)
         return 2
 
     async def go() -> None:

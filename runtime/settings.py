@@ -388,6 +388,20 @@ def read_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     return settings_from(given, environ, OPTIONS)
 
 
+def command_settings(
+    parser: argparse.ArgumentParser, argv: Sequence[str], environ: Mapping[str, str], options: Sequence[Option]
+) -> tuple[argparse.Namespace, Settings]:
+    """A command's arguments and the service's ``options`` it reads; SettingsError if one is wrong or no Redis is named.
+
+    The commands work on the service's own Redis: an embedded one lives and dies with its service.
+    """
+    args = parser.parse_args(list(argv))
+    settings = settings_from(args, environ, options)
+    if not settings.redis_url:
+        raise SettingsError("give --redis-url (or QRLOGIN_REDIS_URL): an embedded Redis dies with its service")
+    return args, settings
+
+
 def settings_from(given: argparse.Namespace, environ: Mapping[str, str], options: Sequence[Option]) -> Settings:
     """Settings from parsed arguments over ``environ``, for ``options`` (the rest keep their defaults)."""
     values: dict[str, Any] = {}
