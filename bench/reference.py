@@ -87,6 +87,20 @@ class StatsHandler(RequestHandler):
         self.finish({"waiters": len(self.parked.futures), "reached": len(self.parked.futures) >= wanted})
 
 
+async def listen_until_stopped(app: Application, port: int, name: str) -> None:
+    """Serve ``app`` on loopback ``port`` until SIGINT or SIGTERM."""
+    # The service's backlog: a burst of parking PCs reaches both servers alike.
+    sockets = bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG)
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    log.info("%s listening on http://127.0.0.1:%d", name, sockets[0].getsockname()[1])
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    server.stop()
+
+
 async def serve(port: int) -> None:
     parked = Parked()
     app = Application(
@@ -97,16 +111,7 @@ async def serve(port: int) -> None:
             (r"/debug/stats", StatsHandler, dict(parked=parked)),
         ]
     )
-    # The service's backlog: a burst of parking PCs reaches both servers alike.
-    sockets = bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG)
-    server = HTTPServer(app)
-    server.add_sockets(sockets)
-    log.info("reference listening on http://127.0.0.1:%d", sockets[0].getsockname()[1])
-    stopping = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
-    await stopping.wait()
-    server.stop()
+    await listen_until_stopped(app, port, "reference")
 
 
 def main() -> None:

@@ -18,17 +18,14 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 
-from tornado.httpserver import HTTPServer
 from tornado.log import enable_pretty_logging
-from tornado.netutil import bind_sockets
 from tornado.web import Application
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from bench.reference import Parked, StatsHandler, WakeHandler
+from bench.reference import Parked, StatsHandler, WakeHandler, listen_until_stopped
 from handlers.push import PING_INTERVAL, PING_TIMEOUT
-from runtime.process import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
+from runtime.process import event_loop_factory, raise_fd_limit
 
 log = logging.getLogger("bench.ws_reference")
 
@@ -73,15 +70,7 @@ async def serve(port: int) -> None:
         websocket_ping_interval=PING_INTERVAL,
         websocket_ping_timeout=PING_TIMEOUT,
     )
-    sockets = bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG)
-    server = HTTPServer(app)
-    server.add_sockets(sockets)
-    log.info("ws-reference listening on http://127.0.0.1:%d", sockets[0].getsockname()[1])
-    stopping = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
-    await stopping.wait()
-    server.stop()
+    await listen_until_stopped(app, port, "ws-reference")
 
 
 def main() -> None:

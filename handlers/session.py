@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from tornado.httputil import HTTPServerRequest
 
 from handlers.base import BaseHandler
 from login.errors import InvalidRequest
-from login.models import Requester
+from login.models import NewSession, Requester
 from login.service import LoginService, phone_url
 
 _CONTENT_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
@@ -32,6 +33,30 @@ def public_base(public_url: str | None, request: HTTPServerRequest) -> str:
     return f"{request.protocol}://{host}"
 
 
+def requester_of(request: HTTPServerRequest, base: str) -> Requester:
+    """The PC a request comes from, as the phone is shown it; ``base`` is where it reached us."""
+    return Requester(
+        ip=request.remote_ip or "",
+        user_agent=request.headers.get("User-Agent", ""),
+        created_at=time.time(),
+        reached_at=base,
+    )
+
+
+def new_session_answer(session: NewSession, base: str) -> dict[str, Any]:
+    """What the PC gets for a new session: the public uuid and QR, the secret cursor."""
+    return {
+        "uuid": session.uuid,
+        "cursor": str(session.cursor),
+        "status": 0,
+        "state": "waiting",
+        "expires_in": session.expires_in,
+        "qr_content": phone_url(base, session.uuid),
+        "qr_svg": f"/qr/{session.uuid}.svg",
+        "qr_png": f"/qr/{session.uuid}.png",
+    }
+
+
 class CreateSessionHandler(BaseHandler):
     """Starts a session, recording who asks so the phone can show it."""
 
@@ -42,25 +67,9 @@ class CreateSessionHandler(BaseHandler):
     async def post(self) -> None:
         self.json_body()  # nothing is read from it, but a malformed one is still refused
         base = public_base(self.public_url, self.request)
-        requester = Requester(
-            ip=self.request.remote_ip or "",
-            user_agent=self.request.headers.get("User-Agent", ""),
-            created_at=time.time(),
-            reached_at=base,
-        )
+        requester = requester_of(self.request, base)
         session = await self.login.create(requester)
-        self.write_json(
-            {
-                "uuid": session.uuid,
-                "cursor": str(session.cursor),
-                "status": 0,
-                "state": "waiting",
-                "expires_in": session.expires_in,
-                "qr_content": phone_url(base, session.uuid),
-                "qr_svg": f"/qr/{session.uuid}.svg",
-                "qr_png": f"/qr/{session.uuid}.png",
-            }
-        )
+        self.write_json(new_session_answer(session, base))
 
 
 class QrImageHandler(BaseHandler):

@@ -11,16 +11,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from handlers.base import BaseHandler
 from handlers.oauth.base import issuer_of
 from handlers.pages import DEMO_NAMES, LOGIN_TEXTS, PHONE_TEXTS, Branding, LoginPageHandler, Logo, PhonePageHandler
-from handlers.session import public_base
+from handlers.session import new_session_answer, public_base, requester_of
 from login.errors import InvalidRequest, InvalidTransition
-from login.models import CODE_PATTERN, Cursor, Requester
-from login.service import phone_url
+from login.models import CODE_PATTERN, Cursor
 from oidc.authorization import Authorizations
 from oidc.authorize import Parameters, RedirectedError
 from oidc.authorize.respond import error_answer, redirect_to
@@ -102,25 +100,9 @@ class AuthorizeSessionHandler(BaseHandler):
         if len(request_id) > MAX_REQUEST_ID:
             raise InvalidRequest("'request' is malformed.")
         base = public_base(self.public_url, self.request)
-        requester = Requester(
-            ip=self.request.remote_ip or "",
-            user_agent=self.request.headers.get("User-Agent", ""),
-            created_at=time.time(),
-            reached_at=base,
-        )
+        requester = requester_of(self.request, base)
         session = await self.provider.authorizations.new_login(request_id, requester)
-        self.write_json(
-            {
-                "uuid": session.uuid,
-                "cursor": str(session.cursor),
-                "status": 0,
-                "state": "waiting",
-                "expires_in": session.expires_in,
-                "qr_content": phone_url(base, session.uuid),
-                "qr_svg": f"/qr/{session.uuid}.svg",
-                "qr_png": f"/qr/{session.uuid}.png",
-            }
-        )
+        self.write_json(new_session_answer(session, base))
 
 
 class AuthorizeCompleteHandler(BaseHandler):
