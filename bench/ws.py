@@ -11,27 +11,31 @@ the other, and measures for each:
   ``/confirm`` of the scanned session the socket follows; the reference:
   ``/wake``), from the wake's request leaving to the pushed message arriving;
 - the heartbeat's CPU (largest N, ``--heartbeat-seconds``): the server's CPU
-  while N sockets sit parked through a few ping intervals (both ping alike).
+  while N sockets sit parked through a few ping intervals (both ping alike),
+  beside its CPU with nothing connected (``--idle-seconds``: its own timers);
 
-The client is a lean asyncio WebSocket client in this process (handshake,
-masked frames, pongs), so the servers' figures are not the client's.  Figures
-go to ``bench/results-ws.json``.
+then full logins in a closed loop (``--logins-seconds``, ``bench.ws_login``),
+the PC following its session over ``/ws`` against the long-poll login, each
+on a fresh service: logins/s, server CPU and requests per login.
+
+The clients run in this process (``bench.ws_client``, a lean asyncio
+WebSocket client; ``bench.http``), so the servers' figures are not the
+clients'.  Figures go to ``bench/results-ws.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import functools
 import json
 import os
 import secrets
-import struct
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +44,12 @@ import redis
 from bench.client import APP_AUTH, gather_bounded, summary
 from bench.http import Connection, HTTPError
 from bench.procs import ROOT, Server, cpu_seconds, rss_bytes
-from handlers.push import PING_INTERVAL
+from bench.ws_client import HOST, Socket, connect
+from bench.ws_login import compare
+from handlers.push import PING_INTERVAL, PING_TIMEOUT
 from redis_map import EmbeddedRedis
 from runtime.process import raise_fd_limit
 
-HOST = "127.0.0.1"
 #: where the figures go (gitignored)
 DEFAULT_OUT = ROOT / "bench" / "results-ws.json"
 #: handshakes in flight at once while parking
@@ -60,9 +65,25 @@ WARMUP = 50
 #: the status the sockets say they know: scanned, so the timed wake is the /confirm alone
 SCANNED = 1
 #: RSS per socket at most this many times the reference's; wake p99 under this, and growing at most this much
-RSS_RATIO_LIMIT = 1.3
+RSS_LIMIT = 1.3
 WAKE_P99_LIMIT_MS = 10.0
 WAKE_GROWTH_LIMIT = 2.0
+#: the servers, in the order each size runs them
+KINDS = ("reference", "service")
+#: seconds of CPU measured with nothing connected, before the largest N parks
+IDLE_SECONDS = 10.0
+#: seconds of each full-login loop in --quick
+QUICK_LOGINS = 3.0
+#: the CPU windows' figures shown: (key, label)
+CPU_ROWS = (("idle_cpu_ms_per_s", "CPU, nothing connected"), ("heartbeat_cpu_ms_per_s", "CPU, the sockets parked"))
+#: the full-login figures shown: (key, label, format)
+LOGIN_ROWS = (
+    ("logins_per_s", "logins/s", ".1f"),
+    ("server_cpu_ms_per_login", "server CPU per login (ms)", ".2f"),
+    ("requests_per_login", "HTTP requests per login (an upgrade counts as one)", ".2f"),
+    ("messages_sent_per_login", "WebSocket messages sent per login", ".2f"),
+    ("messages_pushed_per_login", "WebSocket messages pushed per login", ".2f"),
+)
 #: the service's options: nothing expires or times out during a run; no abuse limits (one client address)
 SERVICE_OPTIONS = ["--wait-timeout=600", "--session-ttl=900", "--rate-limit=off", "--max-connections-per-ip=0"]
 
@@ -71,104 +92,23 @@ def progress(message: str) -> None:
     print(f"[bench.ws] {message}", file=sys.stderr, flush=True)
 
 
-# -- a lean WebSocket client -----------------------------------------------------------
+@dataclass(frozen=True)
+class Windows:
+    """Seconds of CPU measurement at a size: with nothing connected, then with the sockets parked (0: none)."""
+
+    idle: float = 0.0
+    heartbeat: float = 0.0
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """One masked frame (a client must mask)."""
-    mask = os.urandom(4)
-    length = len(payload)
-    if length < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
-    else:
-        head = struct.pack("!BBH", 0x80 | opcode, 0xFE, length)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + masked
+@dataclass(frozen=True)
+class Options:
+    """How both servers run."""
+
+    event_loop: str
+    ping_interval: float
 
 
-class Socket(asyncio.Protocol):
-    """One client socket: the handshake, the first message, pongs; hands on the next text message."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.buffer = b""
-        self.open: asyncio.Future[None] = loop.create_future()
-        self.message: asyncio.Future[bytes] | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
-            (
-                f"GET /ws HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if not self.open.done():
-            head, found, rest = self.buffer.partition(b"\r\n\r\n")
-            if not found:
-                return
-            if not head.startswith(b"HTTP/1.1 101"):
-                self.open.set_exception(HTTPError(f"handshake refused: {head[:100]!r}"))
-                return
-            self.open.set_result(None)
-            self.buffer = rest
-        self._frames()
-
-    def _frames(self) -> None:
-        while len(self.buffer) >= 2:
-            opcode, length = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
-            start = 2
-            if length == 126:
-                if len(self.buffer) < 4:
-                    return
-                length, start = struct.unpack("!H", self.buffer[2:4])[0], 4
-            elif length == 127:
-                if len(self.buffer) < 10:
-                    return
-                length, start = struct.unpack("!Q", self.buffer[2:10])[0], 10
-            if len(self.buffer) < start + length:
-                return
-            payload, self.buffer = self.buffer[start : start + length], self.buffer[start + length :]
-            if opcode == 0x9 and self.transport is not None:  # ping: the heartbeat wants its pong
-                self.transport.write(frame(0xA, payload))
-            elif opcode == 0x1 and self.message is not None and not self.message.done():
-                self.message.set_result(payload)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.open.done():
-            self.open.set_exception(HTTPError("closed during the handshake"))
-        if self.message is not None and not self.message.done():
-            self.message.set_exception(HTTPError("closed before the message"))
-
-    def send(self, text: str) -> None:
-        assert self.transport is not None
-        self.transport.write(frame(0x1, text.encode()))
-
-    def expect(self) -> asyncio.Future[bytes]:
-        """The next text message, from now on."""
-        self.message = self.loop.create_future()
-        return self.message
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-
-async def connect(port: int, first: dict[str, Any]) -> Socket:
-    loop = asyncio.get_running_loop()
-    _, socket = await loop.create_connection(lambda: Socket(loop), HOST, port)
-    await asyncio.wait_for(socket.open, 30)
-    socket.send(json.dumps(first))
-    return socket
-
-
-# -- one scenario -----------------------------------------------------------------------
+# -- parked sockets ----------------------------------------------------------------------
 
 
 async def scanned_sessions(port: int, n: int) -> list[tuple[str, str]]:
@@ -191,13 +131,12 @@ async def scanned_sessions(port: int, n: int) -> list[tuple[str, str]]:
 
 async def wake(kind: str, waker: Connection, socket: Socket, key: str) -> float:
     """Wakes one parked socket; milliseconds from the wake leaving to its message arriving."""
-    arrived = socket.expect()
     began = time.perf_counter()
     if kind == "service":
         waker.send("POST", "/confirm", json.dumps({"uuid": key}).encode(), APP_AUTH)
     else:
         waker.send("POST", f"/wake?key={key}")
-    message = await asyncio.wait_for(arrived, WAKE_TIMEOUT)
+    message = await asyncio.wait_for(socket.message(), WAKE_TIMEOUT)
     took = (time.perf_counter() - began) * 1000
     if kind == "service" and json.loads(message)["status"] != 2:
         raise HTTPError(f"unexpected push {message[:200]!r}")
@@ -207,7 +146,14 @@ async def wake(kind: str, waker: Connection, socket: Socket, key: str) -> float:
     return took
 
 
-async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, heartbeat: float) -> dict[str, Any]:
+async def cpu_ms_per_s(pid: int, seconds: float) -> float:
+    """The CPU process ``pid`` uses over ``seconds`` of wall clock, in ms per s."""
+    before = cpu_seconds(pid)
+    await asyncio.sleep(seconds)  # a measured window, not a synchronisation
+    return (cpu_seconds(pid) - before) * 1000 / seconds
+
+
+async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, windows: Windows) -> dict[str, Any]:
     warm = max(1, min(WARMUP, n // 10))
     if kind == "service":
         keys = await scanned_sessions(port, n + warm)
@@ -226,7 +172,10 @@ async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, hear
         socket.close()
     waker.close()
 
-    result: dict[str, Any] = {"n": n, "rss_before": rss_bytes(pid)}
+    result: dict[str, Any] = {"n": n}
+    if windows.idle > 0:  # what the server spends with nothing connected: its own timers
+        result["idle_cpu_ms_per_s"] = await cpu_ms_per_s(pid, windows.idle)
+    result["rss_before"] = rss_bytes(pid)
     started = time.perf_counter()
     parking = (functools.partial(connect, port, first) for first in firsts[:n])
     sockets = await gather_bounded(CONNECT_CONCURRENCY, parking)
@@ -242,28 +191,35 @@ async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, hear
     result["rss_per_socket"] = (result["rss_parked"] - result["rss_before"]) / n
     progress(f"{kind} N={n}: parked in {result['park_seconds']:.1f} s, {result['rss_per_socket'] / 1024:.2f} KiB each")
 
-    if heartbeat > 0:
+    if windows.heartbeat > 0:
         # The sockets left parked, through a few ping intervals: the heartbeat's cost (and the loop's idle ticks).
-        before = cpu_seconds(pid)
-        await asyncio.sleep(heartbeat)  # a measured window, not a synchronisation
-        result["heartbeat_cpu_ms_per_s"] = (cpu_seconds(pid) - before) * 1000 / heartbeat
+        result["heartbeat_cpu_ms_per_s"] = await cpu_ms_per_s(pid, windows.heartbeat)
+        progress(f"{kind} N={n}: {result['heartbeat_cpu_ms_per_s']:.1f} ms of CPU a second while parked")
 
+    control = await Connection(HOST, port).open()
+    await control.call("GET", "/debug/stats?reset=1")  # the service's probe: its figures are the wakes'
     waker = await Connection(HOST, port).open()
     step = max(1, n // wakes)
     latencies = [await wake(kind, waker, sockets[index], keys[index][1]) for index in range(0, n, step)[:wakes]]
     result["wake"] = summary(latencies)
+    probe = await control.call("GET", "/debug/stats")
+    if "gc_max_ms" in probe:  # was a wake's tail a garbage collection, or the loop late?
+        result.update({name: probe[name] for name in ("gc_max_ms", "gc_count", "loop_lag_max_ms", "loop_busy_max_ms")})
     for socket in sockets:
         socket.close()
     waker.close()
+    control.close()
+    progress(f"{kind} N={n}: wake p99 {result['wake']['p99_ms']:.2f} ms")
     return result
 
 
 # -- the run ----------------------------------------------------------------------------
 
 
-def server(kind: str, log_dir: Path, redis_url: str, auth_url: str, namespace: str, event_loop: str) -> Server:
+def server(kind: str, log_dir: Path, redis_url: str, auth_url: str, namespace: str, options: Options) -> Server:
+    loop, ping = f"--event-loop={options.event_loop}", f"--ping-interval={options.ping_interval:g}"
     if kind == "reference":
-        return Server("ws-reference", ["-m", "bench.ws_reference", f"--event-loop={event_loop}"], log_dir)
+        return Server("ws-reference", ["-m", "bench.ws_reference", loop, ping], log_dir)
     return Server(
         "service",
         [
@@ -273,9 +229,10 @@ def server(kind: str, log_dir: Path, redis_url: str, auth_url: str, namespace: s
             f"--redis-url={redis_url}",
             f"--auth-url={auth_url}",
             f"--namespace={namespace}",
-            f"--secret={secrets.token_urlsafe(32)}",
             "--loop-probe",
-            f"--event-loop={event_loop}",
+            loop,
+            ping,
+            f"--ping-timeout={min(PING_TIMEOUT, options.ping_interval):g}",
             *SERVICE_OPTIONS,
         ],
         log_dir,
@@ -283,21 +240,30 @@ def server(kind: str, log_dir: Path, redis_url: str, auth_url: str, namespace: s
 
 
 def evaluate(results: dict[str, Any]) -> list[tuple[str, float, str, float, bool]]:
-    parked = results["parked"]
+    targets: list[tuple[str, float, str, float]] = []
+    parked = results.get("parked", [])
     for entry in parked:
         ours, bare = entry["service"], entry["reference"]
         entry["ratios"] = {
             "rss_per_socket": ours["rss_per_socket"] / bare["rss_per_socket"],
             "wake_p99": ours["wake"]["p99_ms"] / bare["wake"]["p99_ms"],
         }
-    small, large = parked[0], parked[-1]
-    growth = large["service"]["wake"]["p99_ms"] / small["service"]["wake"]["p99_ms"]
-    n = large["n"]
-    targets = [
-        (f"RSS per socket / bare tornado.websocket (N={n})", large["ratios"]["rss_per_socket"], "<=", RSS_RATIO_LIMIT),
-        (f"wake p99 at N={n} (ms)", large["service"]["wake"]["p99_ms"], "<", WAKE_P99_LIMIT_MS),
-        (f"wake p99 N={n} / N={small['n']}", growth, "<=", WAKE_GROWTH_LIMIT),
-    ]
+    if parked:
+        small, large = parked[0], parked[-1]
+        n = large["n"]
+        growth = {kind: large[kind]["wake"]["p99_ms"] / small[kind]["wake"]["p99_ms"] for kind in KINDS}
+        results["wake_p99_growth"] = growth
+        targets += [
+            (f"RSS per socket / bare tornado.websocket (N={n})", large["ratios"]["rss_per_socket"], "<=", RSS_LIMIT),
+            (f"wake p99 at N={n} (ms)", large["service"]["wake"]["p99_ms"], "<", WAKE_P99_LIMIT_MS),
+            (f"wake p99 N={n} / N={small['n']}", growth["service"], "<=", WAKE_GROWTH_LIMIT),
+        ]
+    logins = results.get("logins")
+    if logins:
+        ws, poll = logins["websocket"], logins["long-poll"]
+        logins["ratios"] = {
+            name: ws[name] / poll[name] for name in ("server_cpu_ms_per_login", "logins_per_s", "requests_per_login")
+        }
     return [
         (name, value, op, limit, value <= limit if op == "<=" else value < limit) for name, value, op, limit in targets
     ]
@@ -305,7 +271,7 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, float, str, float, bool
 
 def table(results: dict[str, Any], targets: list[tuple[str, float, str, float, bool]]) -> str:
     lines = ["| scenario | figure | qrlogin | bare tornado.websocket | ratio |", "|---|---|---:|---:|---:|"]
-    for entry in results["parked"]:
+    for entry in results.get("parked", []):
         ours, bare = entry["service"], entry["reference"]
         lines.append(
             f"| sockets N={entry['n']:,} | RSS per socket (KiB) | {ours['rss_per_socket'] / 1024:.2f} | "
@@ -315,14 +281,31 @@ def table(results: dict[str, Any], targets: list[tuple[str, float, str, float, b
             line = f"|  | wake {q} (ms) | {ours['wake'][f'{q}_ms']:.2f} | {bare['wake'][f'{q}_ms']:.2f} |"
             lines.append(line + (f" {entry['ratios']['wake_p99']:.2f}x |" if q == "p99" else "  |"))
         lines.append(f"|  | wake max (ms) | {ours['wake']['max_ms']:.2f} | {bare['wake']['max_ms']:.2f} |  |")
-        if "heartbeat_cpu_ms_per_s" in ours:
+        if "gc_max_ms" in ours:
             lines.append(
-                f"|  | CPU while parked, pinging every {PING_INTERVAL:g} s (ms per s) | "
-                f"{ours['heartbeat_cpu_ms_per_s']:.1f} | {bare['heartbeat_cpu_ms_per_s']:.1f} |  |"
+                f"|  | garbage collections while waking: count, longest (ms) | "
+                f"{ours['gc_count']}, {ours['gc_max_ms']:.2f} |  |  |"
             )
-    lines += ["", "| target | measured | limit | met |", "|---|---:|---|---|"]
-    for name, value, op, limit, met in targets:
-        lines.append(f"| {name} | {value:.2f} | {op} {limit:g} | {'yes' if met else '**NO**'} |")
+        for name, figure in CPU_ROWS:
+            if name in ours:
+                lines.append(f"|  | {figure} (ms per s) | {ours[name]:.1f} | {bare[name]:.1f} |  |")
+    if "wake_p99_growth" in results:
+        growth = results["wake_p99_growth"]
+        lines.append(
+            f"| N={results['parked'][0]['n']:,} to {results['parked'][-1]['n']:,} | wake p99 growth | "
+            f"{growth['service']:.2f}x | {growth['reference']:.2f}x |  |"
+        )
+    logins = results.get("logins")
+    if logins:
+        lines += ["", "| full logins | over /ws | over /wait long-polls | ratio |", "|---|---:|---:|---:|"]
+        ws, poll, ratios = logins["websocket"], logins["long-poll"], logins["ratios"]
+        for name, figure, fmt in LOGIN_ROWS:
+            ratio = f"{ratios[name]:.2f}x" if name in ratios else ""
+            lines.append(f"| {figure} | {ws.get(name, 0):{fmt}} | {poll.get(name, 0):{fmt}} | {ratio} |")
+    if targets:
+        lines += ["", "| target | measured | limit | met |", "|---|---:|---|---|"]
+        for name, value, op, limit, met in targets:
+            lines.append(f"| {name} | {value:.2f} | {op} {limit:g} | {'yes' if met else '**NO**'} |")
     return "\n".join(lines)
 
 
@@ -337,23 +320,36 @@ def forget(redis_url: str, namespace: str) -> None:
         client.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ws", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--redis-url", default="", help="the Redis to use; none: an embedded one")
-    parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated numbers of sockets")
+    parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated numbers of sockets ('': none)")
     parser.add_argument("--wakes", type=int, default=1000, help="sockets woken, one at a time, per size")
     parser.add_argument(
         "--heartbeat-seconds", type=float, default=2 * PING_INTERVAL, help="CPU window at the largest N (0: skip)"
     )
-    parser.add_argument("--quick", action="store_true", help="N=100, 20 wakes, no heartbeat window")
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS, help="CPU window before parking it")
+    parser.add_argument("--ping-interval", type=float, default=PING_INTERVAL, help="both servers' (the service's)")
+    parser.add_argument("--logins-seconds", type=float, default=10.0, help="each full-login loop (0: skip)")
+    parser.add_argument("--concurrency", type=int, default=16, help="PCs logging in at once")
+    parser.add_argument("--quick", action="store_true", help="N=100, 20 wakes, no CPU windows, 3 s of logins each")
     parser.add_argument("--event-loop", default="uvloop")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    sizes = [100] if args.quick else [int(size) for size in args.sizes.split(",")]
-    wakes = 20 if args.quick else args.wakes
-    heartbeat = 0.0 if args.quick else args.heartbeat_seconds
+    args.sizes = [100] if args.quick else [int(size) for size in args.sizes.split(",") if size]
+    if args.quick:
+        args.wakes, args.heartbeat_seconds, args.idle_seconds, args.logins_seconds = 20, 0.0, 0.0, QUICK_LOGINS
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    options = Options(args.event_loop, args.ping_interval)
     raise_fd_limit()
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}}
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()[0]},
+        "ping_interval": args.ping_interval,
+    }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qrlogin-bench-ws-") as tmp, ExitStack() as stack:
         log_dir = Path(tmp)
@@ -361,15 +357,30 @@ def main(argv: list[str] | None = None) -> int:
         auth = stack.enter_context(Server("auth", ["-m", "bench.authserver"], log_dir))
         auth_url = f"http://127.0.0.1:{auth.port}/userinfo"
         namespace = f"bench-ws-{secrets.token_hex(4)}"
+
+        def running(kind: str) -> Server:
+            return server(kind, log_dir, redis_url, auth_url, namespace, options)
+
         parked = []
-        for n in sizes:
+        for n in args.sizes:
             entry: dict[str, Any] = {"n": n}
-            window = heartbeat if n == sizes[-1] else 0.0
-            for kind in ("reference", "service"):
-                with server(kind, log_dir, redis_url, auth_url, namespace, args.event_loop) as running:
-                    entry[kind] = asyncio.run(park_and_wake(kind, running.port, running.pid, n, wakes, window))
+            largest = n == args.sizes[-1]
+            windows = Windows(args.idle_seconds, args.heartbeat_seconds) if largest else Windows()
+            for kind in KINDS:
+                with running(kind) as process:
+                    entry[kind] = asyncio.run(park_and_wake(kind, process.port, process.pid, n, args.wakes, windows))
             parked.append(entry)
-        results["parked"] = parked
+        if parked:
+            results["parked"] = parked
+        if args.logins_seconds > 0:
+            logins: dict[str, Any] = {"concurrency": args.concurrency}
+            for transport in ("long-poll", "websocket"):
+                with running("service") as process:
+                    run = compare(process.port, process.pid, transport, args.concurrency, args.logins_seconds)
+                    logins[transport] = asyncio.run(run)
+                logins[transport]["requests_per_login"] = logins[transport]["requests"] / logins[transport]["logins"]
+                progress(f"logins over {transport}: {logins[transport]['logins_per_s']:.1f}/s")
+            results["logins"] = logins
         forget(redis_url, namespace)
     targets = evaluate(results)
     results["targets"] = [dict(zip(("name", "value", "op", "limit", "met"), t, strict=True)) for t in targets]

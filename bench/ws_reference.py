@@ -9,7 +9,8 @@ on stderr and serves:
 - ``GET /debug/stats?waiters=N&timeout=S``: once N sockets are parked.
 
 It pings as the service does (``websocket_ping_interval``/``_timeout``, the
-service's defaults), so the two hold the same per-connection heartbeat.
+service's defaults, or ``--ping-interval`` as the service's), so the two hold
+the same per-connection heartbeat.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class SocketHandler(WebSocketHandler):
             future.cancel()
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, ping_interval: float) -> None:
     parked = Parked()
     app = Application(
         [
@@ -67,8 +68,8 @@ async def serve(port: int) -> None:
             (r"/wake", WakeHandler, dict(parked=parked)),
             (r"/debug/stats", StatsHandler, dict(parked=parked)),
         ],
-        websocket_ping_interval=PING_INTERVAL,
-        websocket_ping_timeout=PING_TIMEOUT,
+        websocket_ping_interval=ping_interval,
+        websocket_ping_timeout=min(PING_TIMEOUT, ping_interval),
     )
     await listen_until_stopped(app, port, "ws-reference")
 
@@ -76,12 +77,13 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ping-interval", type=float, default=PING_INTERVAL, help="seconds, as the service's")
     parser.add_argument("--event-loop", default="uvloop", help="uvloop or asyncio, as the service's --event-loop")
     args = parser.parse_args()
     enable_pretty_logging()
     raise_fd_limit()
     with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
-        runner.run(serve(args.port))
+        runner.run(serve(args.port, args.ping_interval))
 
 
 if __name__ == "__main__":
