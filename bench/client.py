@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import functools
 import hashlib
 import json
@@ -25,7 +26,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -46,6 +46,10 @@ WAKE_TIMEOUT = 30.0
 SCANNED = 1
 #: the app's credential; the benchmark's auth server knows it
 APP_AUTH = {"Authorization": "Bearer alice-token"}
+#: the credential of a phone's user of its own, numbered (the benchmark's auth server knows every ``user-<n>``)
+NUMBERED_USER_AUTH = "Bearer user-{}-{}"
+#: addresses one spread job may use: 127.<block>.y.z, z neither 0 nor 255
+ADDRESSES_PER_BLOCK = 256 * 254
 #: the stall measurement's run of full logins, as a share of the throughput run's
 STALL_SHARE = 0.5
 #: seconds between progress lines
@@ -285,7 +289,35 @@ async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
             conn.close()
 
 
-@dataclass
+class Addresses:
+    """Fresh loopback source addresses, 127.<block>.y.z, one after the other: each login's PC and phone their own.
+
+    The service's abuse limits count per client IP (and per user), as for real
+    PCs and phones, each of which logs in once; so the benchmark's load, spread
+    over fresh addresses and users, stays under every limit with the limits on.
+    """
+
+    def __init__(self, block: int) -> None:
+        if not 1 <= block <= 255:
+            raise ValueError(f"an address block is 1..255, not {block}")
+        self.block = block
+        self.used = 0
+
+    def next(self) -> str:
+        if self.used >= ADDRESSES_PER_BLOCK:
+            raise HTTPError(f"the {ADDRESSES_PER_BLOCK} addresses of 127.{self.block}.0.0/16 are used up")
+        high, low = divmod(self.used, 254)
+        self.used += 1
+        return f"127.{self.block}.{high}.{low + 1}"
+
+
+def refuse_rate_limited(status: int, what: str) -> None:
+    """A 429 fails the run: the benchmark's clients are spread so that no abuse limit is reached."""
+    if status == 429:
+        raise HTTPError(f"{what} was refused by an abuse limit (429): the load must stay under every limit")
+
+
+@dataclasses.dataclass
 class LoginSteps:
     """One PC's connections during one login, and how its requests are counted and timed."""
 
@@ -298,9 +330,12 @@ class LoginSteps:
     counted: Callable[[], None]
     #: the long-polls' wait answers, in milliseconds
     wakes: list[float]
+    #: the phone app's credential
+    app_auth: dict[str, str] = dataclasses.field(default_factory=lambda: APP_AUTH)
 
     async def qr(self, session: dict[str, Any]) -> None:
         status, image = await self.timed(self.pc.request("GET", session["qr_svg"]))
+        refuse_rate_limited(status, "the QR image")
         if status != 200 or not image.startswith(b"<svg"):
             raise HTTPError(f"QR image answered {status}")
 
@@ -311,8 +346,9 @@ class LoginSteps:
         for action in ("/scan", "/confirm"):
             began = time.perf_counter()
             self.poll.send("POST", "/wait", json.dumps({"cursor": session["cursor"], "status": known}).encode())
-            await self.timed(self.phone.call("POST", action, {"uuid": session["uuid"]}, APP_AUTH))
-            _, body = await self.poll.answer()
+            await self.timed(self.phone.call("POST", action, {"uuid": session["uuid"]}, self.app_auth))
+            status, body = await self.poll.answer()
+            refuse_rate_limited(status, "/wait")
             self.counted()  # the long-poll: timed apart, as the wait answer
             self.wakes.append((time.perf_counter() - began) * 1000)
             answer = json.loads(body)
@@ -382,15 +418,50 @@ async def oidc_logins_job(job: dict[str, Any]) -> dict[str, Any]:
     return await login_loop(job, oidc_login)
 
 
+async def fresh_login(
+    job: dict[str, Any],
+    login: Callable[[dict[str, Any], LoginSteps], Awaitable[None]],
+    addresses: Addresses,
+    steps: Callable[[Connection, Connection, Connection, dict[str, str]], LoginSteps],
+) -> None:
+    """One ``login`` by a new PC and phone: the PC's two connections from a fresh address, the phone's from
+    another, the phone's user a new one; ``steps`` makes the login's steps of those connections and credential."""
+    pc_address, phone_address = addresses.next(), addresses.next()
+    fresh = [Connection(HOST, job["port"], pc_address), Connection(HOST, job["port"], pc_address)]
+    fresh.append(Connection(HOST, job["port"], phone_address))
+    try:
+        pc, poll, phone = [await conn.open() for conn in fresh]
+        auth = {"Authorization": NUMBERED_USER_AUTH.format(addresses.block, addresses.used)}
+        await login(job, steps(pc, poll, phone, auth))
+    finally:
+        for conn in fresh:
+            conn.close()
+
+
 async def login_loop(
     job: dict[str, Any], login: Callable[[dict[str, Any], LoginSteps], Awaitable[None]]
 ) -> dict[str, Any]:
-    """Closed-loop ``login``s with C concurrent PCs: throughput, then (on asyncio's loop) the longest callback."""
+    """Closed-loop ``login``s with C concurrent PCs: throughput, then (on asyncio's loop) the longest callback.
+
+    With an ``address_block`` in the job, every login is a new PC and phone, as
+    in life: the PC's two connections from a fresh address, the phone's from
+    another, its user a new one; else each of the C PCs keeps its connections
+    (from 127.0.0.1) and the one app user for the whole run.
+    """
     port = job["port"]
     concurrency = job["concurrency"]
-    pcs = [await Connection(HOST, port).open() for _ in range(concurrency)]
-    polls = [await Connection(HOST, port).open() for _ in range(concurrency)]
-    phones = [await Connection(HOST, port).open() for _ in range(concurrency)]
+    block = job.get("address_block")
+    addresses = Addresses(block) if block else None
+    kept: list[tuple[Connection, Connection, Connection]] = []
+    if addresses is None:
+        for _ in range(concurrency):
+            kept.append(
+                (
+                    await Connection(HOST, port).open(),
+                    await Connection(HOST, port).open(),
+                    await Connection(HOST, port).open(),
+                )
+            )
     control = await Connection(HOST, port).open()
     wakes: list[float] = []
     logins = [0]
@@ -411,7 +482,16 @@ async def login_loop(
             nonlocal answered
             answered += 1
 
-        await login(job, LoginSteps(pcs[worker], polls[worker], phones[worker], timed, counted, wakes))
+        if addresses is None:
+            pc, poll, phone = kept[worker]
+            await login(job, LoginSteps(pc, poll, phone, timed, counted, wakes))
+        else:
+            await fresh_login(
+                job,
+                login,
+                addresses,
+                lambda pc, poll, phone, auth: LoginSteps(pc, poll, phone, timed, counted, wakes, auth),
+            )
         logins[0] += 1
         return answered
 
@@ -437,6 +517,8 @@ async def login_loop(
             loop_stalls=probe["loop_stalls"],
             loop_ticks=probe["loop_ticks"],
         )
+        if addresses is not None:
+            result["source_addresses"] = addresses.used
         if not job.get("time_callbacks"):
             return result
         # ...then the same load again for the longest callback.
@@ -450,8 +532,10 @@ async def login_loop(
         )
         return result
     finally:
-        for conn in (*pcs, *polls, *phones, control):
-            conn.close()
+        for conns in kept:
+            for conn in conns:
+                conn.close()
+        control.close()
 
 
 JOBS: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {

@@ -21,17 +21,21 @@ class HTTPError(Exception):
 
 
 class Connection:
-    """One keep-alive connection to ``host:port``."""
+    """One keep-alive connection to ``host:port``, from ``source_address`` if given (a loopback 127.x.y.z)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, source_address: str | None = None) -> None:
         self.host = host
         self.port = port
+        self.source_address = source_address
         self._host_header = f"{host}:{port}".encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     async def open(self) -> Connection:
-        self._reader, self._writer = await asyncio.open_connection(self.host, self.port, limit=MAX_HEADER_LINE)
+        local = (self.source_address, 0) if self.source_address else None
+        self._reader, self._writer = await asyncio.open_connection(
+            self.host, self.port, limit=MAX_HEADER_LINE, local_addr=local
+        )
         return self
 
     def close(self) -> None:

@@ -28,14 +28,18 @@ import redis
 from bench.procs import ROOT, Server
 from bench.report import evaluate, table
 from redis_map import EmbeddedRedis
+from runtime.http import MAX_CONNECTIONS_PER_IP
 
 #: where the figures go unless --out says otherwise (gitignored)
 DEFAULT_OUT = ROOT / "bench" / "results.json"
 #: longest one client job may run
 CLIENT_TIMEOUT = 900.0
-#: the load comes from one loopback address, far past any per-client abuse limit and connection cap;
-#: an environment variable, as a version of the service without the option ignores it
+#: the parked scenarios' load comes from one loopback address, far past any per-client abuse limit and
+#: connection cap; an environment variable, as a version of the service without the option ignores it
 SERVICE_ENV = {"QRLOGIN_RATE_LIMIT": "off", "QRLOGIN_MAX_CONNECTIONS_PER_IP": "0"}
+#: full logins run as in production, the abuse limits and the per-IP connection cap on: each login comes
+#: from addresses and a user of its own (bench.client.Addresses), so no limit is reached (a 429 fails the run)
+LOGIN_ENV = {"QRLOGIN_RATE_LIMIT": "on", "QRLOGIN_MAX_CONNECTIONS_PER_IP": str(MAX_CONNECTIONS_PER_IP)}
 #: the service's long-poll and session lifetimes: longer than any scenario
 WAIT_TIMEOUT = 600
 SESSION_TTL = 900
@@ -105,8 +109,10 @@ class Bench:
         self.log_dir = log_dir
         self.namespace = f"bench-{secrets.token_hex(4)}"
         self.auth_url = ""
+        #: the loopback address blocks (127.<block>.0.0/16) given to spread jobs so far: one each, never reused
+        self.address_blocks = 0
 
-    def service(self, name: str, event_loop: str = "") -> Server:
+    def service(self, name: str, event_loop: str = "", env: dict[str, str] | None = None) -> Server:
         return Server(
             name,
             [
@@ -122,7 +128,7 @@ class Bench:
                 f"--event-loop={event_loop or self.config.event_loop}",
             ],
             self.log_dir,
-            SERVICE_ENV,
+            env or SERVICE_ENV,
         )
 
     def reference(self) -> Server:
@@ -166,6 +172,11 @@ class Bench:
             }
         )
 
+    def spread(self) -> dict[str, Any]:
+        """A job's share of the loopback: a block of fresh source addresses no other job of the run uses."""
+        self.address_blocks += 1
+        return {"address_block": self.address_blocks}
+
     def register_client(self) -> dict[str, str]:
         """A confidential OpenID client for the OIDC logins, registered as an operator would."""
         redirect_uri = "https://bench.example/callback"
@@ -203,12 +214,14 @@ class Bench:
 
             with self.reference() as reference:
                 hello = self.loop("hello", reference)
-            with self.service("service") as service:
-                logins = self.loop("logins", service)
+            with self.service("service", env=LOGIN_ENV) as service:
+                logins = self.loop("logins", service, extra=self.spread())
             # The longest single callback, timed on asyncio's own loop (same code):
             # uvloop runs callbacks in C, where they cannot be timed one by one.
-            with self.service("service-asyncio", event_loop="asyncio") as service:
-                stdloop = self.loop("logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE)
+            with self.service("service-asyncio", event_loop="asyncio", env=LOGIN_ENV) as service:
+                stdloop = self.loop(
+                    "logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=self.spread()
+                )
             results["full_login"] = {"service": logins, "reference": hello, "asyncio_loop": stdloop}
 
             # A site's login through the OpenID provider, from /authorize to UserInfo, measured alike.

@@ -18,6 +18,9 @@ USERS: dict[str, dict[str, Any]] = {
     "bob-token": {"sub": "bob", "name": "Bob", "email": "bob@example.com"},
 }
 
+#: a token with this prefix names a user of its own (``user-7`` is ``sub`` ``user-7``): many distinct users
+NUMBERED_USER = "user-"
+
 #: how deep the "deep-json" answer nests: past Python's parser's recursion limit, within the 64 KiB answer limit
 DEEP_JSON_LEVELS = 30_000
 
@@ -67,6 +70,9 @@ class UserInfoHandler(RequestHandler):
         elif token in USERS:
             self.set_header("Content-Type", "application/json")
             self.write(json.dumps(USERS[token]))
+        elif token.startswith(NUMBERED_USER):
+            self.set_header("Content-Type", "application/json")
+            self.write(json.dumps({"sub": token, "name": token}))
         else:
             self.set_status(401)
 
