@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from login.errors import RateLimited, StorageUnavailable
+from redis_map.batch import in_one_trip
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.store import storage_errors
@@ -166,16 +167,17 @@ class RateLimiter:
         async with storage_errors():
             return bool(await self._acquire(keys=[key], args=[now_ms, hold_ms, limit, holder]))
 
-    async def _give_back(self, key: str, holder: str) -> None:
+    async def _give_back(self, keys: list[str], holder: str) -> None:
+        """Releases ``holder``'s slots of ``keys``, in one round trip."""
         # Best effort: a slot that cannot be released lapses on its own.
         assert self._redis is not None
         with contextlib.suppress(StorageUnavailable):
             async with storage_errors():
-                await self._redis.zrem(key, holder)
+                await in_one_trip(self._redis, [("ZREM", [key, holder]) for key in keys])
 
 
 class WaitSlots:
-    """An async context holding a ``/wait``'s concurrency slots; releases them on exit."""
+    """An async context holding a ``/wait``'s concurrency slots; releases them on exit, in one round trip."""
 
     def __init__(self, limiter: RateLimiter, limits: RateLimits, ip: str) -> None:
         self._limiter = limiter
@@ -203,9 +205,9 @@ class WaitSlots:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for key in self._held:
-            await self._limiter._give_back(key, self._holder)
-        self._held.clear()
+        if self._held:
+            await self._limiter._give_back(self._held, self._holder)
+            self._held.clear()
 
     async def _take(self, key: str, limit: int) -> None:
         if not await self._limiter._take(key, limit, self._holder):
