@@ -54,7 +54,9 @@ class AuthorizationStore(Protocol):
 
 
 class CodeStore(Protocol):
-    async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int) -> None: ...
+    async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> bool:
+        """Stores the grant's code; whether its ``code_issued`` audit entry was written with it."""
+        ...
 
 
 class Authorizations:
@@ -146,12 +148,17 @@ class Authorizations:
             )
             # After the hand-over: a code exists only for a login handed over once.  Should this write
             # fail, the (retried) redirect carries a code the token endpoint refuses: the site says so.
-            await self.grants.issue_code(
-                grant, token_hash(authorization_code), math.floor((now + CODE_TTL) * 1000), int(CODE_TTL * 1000)
+            written = await self.grants.issue_code(
+                grant, token_hash(authorization_code), math.floor((now + CODE_TTL) * 1000), int(CODE_TTL * 1000), ip
             )
             self.events.authorization(Authorization.CODE)
             await self.events.record(
-                Event.CODE_ISSUED, grant=grant_id, client=request.client_id, user=handed.user.sub, ip=ip
+                Event.CODE_ISSUED,
+                written=written,
+                grant=grant_id,
+                client=request.client_id,
+                user=handed.user.sub,
+                ip=ip,
             )
         return handed.login
 

@@ -11,7 +11,13 @@ constant time.  A slow KDF (scrypt, Argon2) exists to make guessing a
 nothing but 50-100 ms of CPU to every token request.  The pepper makes a copy
 of Redis alone useless even for checking a guess.
 
-Where the records live is a ``ClientStore`` (``redis_map.clients``).
+Where the records live is a ``ClientStore`` (``redis_map.clients``).  Each
+process keeps a client it read for CLIENT_CACHE_TTL seconds (every login reads
+its client three times: the authorization request, the token request and
+UserInfo), so a client removed, or a secret rotated, by ``python main.py
+clients`` takes effect on running instances within that time; at once on the
+instance that made the change.  Unknown ids are not kept: a new client works
+at once, and a stream of made-up ids fills nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -45,6 +51,11 @@ SECRET_BYTES = 32
 LOOPBACK_NAMES = frozenset({"localhost"})
 #: the hash scheme of stored secrets, first in each stored hash (a future scheme gets a new name)
 HASH_SCHEME = "hmac-sha256"
+#: seconds a process keeps a client record it read: how long a removal or a rotated secret may take to
+#: reach an instance other than the one that made it
+CLIENT_CACHE_TTL = 5.0
+#: most client records a process keeps (the oldest read goes first)
+CLIENT_CACHE_SIZE = 1024
 
 
 class ClientError(ValueError):
@@ -205,9 +216,20 @@ class SecretHasher:
 class ClientRegistry:
     """Registers clients, finds them, and checks their secrets."""
 
-    def __init__(self, store: ClientStore, hasher: SecretHasher) -> None:
+    def __init__(
+        self,
+        store: ClientStore,
+        hasher: SecretHasher,
+        *,
+        cache_ttl: float = CLIENT_CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._hasher = hasher
+        self._cache_ttl = cache_ttl
+        self._clock = clock
+        #: client id -> (read until, client), oldest read first
+        self._cache: dict[str, tuple[float, Client]] = {}
 
     async def register(
         self,
@@ -250,16 +272,26 @@ class ClientRegistry:
         return client, secret
 
     async def find(self, client_id: str) -> Client | None:
-        """The client, or None (unknown, or its record unreadable)."""
+        """The client, or None (unknown, or its record unreadable); as read up to ``cache_ttl`` seconds ago."""
+        now = self._clock()
+        cached = self._cache.get(client_id)
+        if cached is not None and now < cached[0]:
+            return cached[1]
         if not CLIENT_ID_PATTERN.fullmatch(client_id):
             return None
         record = await self._store.get(client_id)
+        self._cache.pop(client_id, None)
         if record is None:
             return None
         try:
-            return Client.from_record(record)
+            client = Client.from_record(record)
         except ValueError:
             return None
+        if self._cache_ttl > 0:
+            if len(self._cache) >= CLIENT_CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]
+            self._cache[client_id] = (now + self._cache_ttl, client)
+        return client
 
     async def require(self, client_id: str) -> Client:
         client = await self.find(client_id)
@@ -304,10 +336,14 @@ class ClientRegistry:
         if client.public:
             raise ClientError(f"{client_id} is a public client: it has no secret")
         secret = secrets.token_urlsafe(SECRET_BYTES)
-        if not await self._store.replace(client_id, replace(client, secret_hash=self._hasher.hash(secret)).record()):
+        replaced = await self._store.replace(client_id, replace(client, secret_hash=self._hasher.hash(secret)).record())
+        self._cache.pop(client_id, None)
+        if not replaced:
             raise UnknownClient(client_id)
         return secret
 
     async def remove(self, client_id: str) -> None:
-        if not await self._store.remove(client_id):
+        removed = await self._store.remove(client_id)
+        self._cache.pop(client_id, None)
+        if not removed:
             raise UnknownClient(client_id)

@@ -68,9 +68,10 @@ class ProviderEvents:
     def token(self, grant_type: str) -> None:
         self.tokens.labels(grant_type).inc()
 
-    async def record(self, event: Event, **details: str) -> None:
+    async def record(self, event: Event, *, written: bool = False, **details: str) -> None:
+        """Counts ``event`` and appends it to the audit stream, unless the change's own script ``written`` it."""
         self.events.labels(event).inc()
-        if self.audit is None:
+        if self.audit is None or written:
             return
         try:
             await self.audit.record(event, **details)

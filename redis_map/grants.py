@@ -9,6 +9,12 @@ recognised as one.  Beside it, in the same Cluster slot (the ``{<gid>}`` hash
 tag), the set of its rotated refresh tokens' hashes and its revoked access
 tokens.  Every check-and-change is one script: two racing redemptions of a
 code, or refreshes of a token, have exactly one winner.
+
+The script that issues, redeems or refreshes also appends the audit entry of
+what it did (``redis_map.provider_audit``'s form), in the same step: an entry
+exactly when the change happened, and no round trip of its own.  Not on a
+Cluster, where the audit stream lives in another slot than the grant: there
+``Changed.audited`` is False and the caller records the event itself.
 """
 
 from __future__ import annotations
@@ -17,35 +23,55 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import cast
 
+from redis.asyncio.cluster import RedisCluster
+
 from login.models import Identity
+from oidc.events import Event
 from oidc.grant import Grant, GrantStatus
+from redis_map.audit import AUDIT_MAXLEN, AUDIT_RETENTION
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.store import change_errors, storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 
+#: appends one entry to the audit stream when the caller passed it; an audit write failing (it cannot,
+#: short of the key holding another type) never undoes or fails the change it records
+_AUDIT = f"""
+local function audit(stream, entry)
+  if stream then
+    redis.pcall('XADD', stream, 'MAXLEN', '~', {AUDIT_MAXLEN}, '*', unpack(entry))
+    redis.pcall('EXPIRE', stream, {AUDIT_RETENTION})
+  end
+end
+"""
+
 
 def _script(name: str) -> str:
-    """A grant script with the prelude defining G (the statuses) from the Python enum."""
+    """A grant script with the prelude defining G (the statuses), E (the audited events) and ``audit()``."""
     statuses = ", ".join(f"{status.name} = '{status.value}'" for status in GrantStatus)
-    return f"local G = {{{statuses}}}\n" + (_SCRIPTS / name).read_text()
+    events = ", ".join(f"{event.name} = '{event.value}'" for event in Event)
+    return f"local G = {{{statuses}}}\nlocal E = {{{events}}}\n{_AUDIT}" + (_SCRIPTS / name).read_text()
 
 
 @dataclass(frozen=True)
 class Changed:
-    """A script's outcome (``ok``, ``reused``, ``unknown``, ...), its detail, and the grant's fields after."""
+    """A script's outcome (``ok``, ``reused``, ``unknown``, ...), its detail, and the grant's fields after.
+
+    ``audited``: the script appended the audit entry of what it did (an ``ok``, or a ``reused`` that revoked).
+    """
 
     outcome: str
     detail: str = ""
     fields: dict[str, str] | None = None
+    audited: bool = False
 
 
-def _changed(reply: list[str]) -> Changed:
+def _changed(reply: list[str], audited: bool) -> Changed:
     outcome, *rest = reply
     if outcome == "ok":
-        return Changed(outcome, fields=dict(zip(rest[::2], rest[1::2], strict=True)))
-    return Changed(outcome, rest[0] if rest else "")
+        return Changed(outcome, fields=dict(zip(rest[::2], rest[1::2], strict=True)), audited=audited)
+    return Changed(outcome, rest[0] if rest else "", audited=audited)
 
 
 class RedisGrantStore:
@@ -54,25 +80,26 @@ class RedisGrantStore:
     def __init__(self, redis: RedisClient, keys: KeySpace) -> None:
         self._redis = redis
         self._keys = keys
+        #: the audit stream the scripts append to; none on a Cluster (another slot than the grant's)
+        self._audit = [] if isinstance(redis, RedisCluster) else [keys.audit_stream]
+        self._issue = redis.register_script(_script("grant_issue.lua"))
         self._redeem = redis.register_script(_script("grant_redeem.lua"))
         self._refresh = redis.register_script(_script("grant_refresh.lua"))
         self._revoke = redis.register_script(_script("grant_revoke.lua"))
         self._check = redis.register_script((_SCRIPTS / "grant_check.lua").read_text())
 
-    async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int) -> None:
-        """Stores a new grant holding only its code, for ``ttl_ms``."""
-        key = self._keys.grant(grant.grant_id)
+    async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> bool:
+        """Stores a new grant holding only its code, for ``ttl_ms``; whether ``code_issued`` was audited with it."""
         fields = {
             **grant.fields(),
             "status": GrantStatus.CODE.value,
             "code_hash": code_hash,
             "code_expires_ms": str(expires_at_ms),
         }
-        items: list[str | int] = [item for pair in fields.items() for item in pair]
-        async with change_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, items=items)
-            pipe.pexpire(key, ttl_ms)
-            await pipe.execute()
+        args: list[str | int] = [ttl_ms, grant.grant_id, ip, *(item for pair in fields.items() for item in pair)]
+        async with change_errors():
+            await self._issue(keys=[self._keys.grant(grant.grant_id), *self._audit], args=args)
+        return bool(self._audit)
 
     async def redeem(
         self,
@@ -86,21 +113,24 @@ class RedisGrantStore:
         refresh_hash: str,
         grant_ttl_ms: int,
         retention_ms: int,
+        ip: str,
     ) -> Changed:
         args: list[str | int] = [
             code_hash, client_id, redirect_uri, challenge, now_ms, refresh_hash, grant_ttl_ms, retention_ms,
+            grant_id, ip,
         ]  # fmt: skip
         async with change_errors():
-            reply = await self._redeem(keys=[self._keys.grant(grant_id)], args=args)
-        return _changed(reply)
+            reply = await self._redeem(keys=[self._keys.grant(grant_id), *self._audit], args=args)
+        return _changed(reply, bool(self._audit))
 
     async def refresh(
-        self, grant_id: str, *, presented_hash: str, new_hash: str, client_id: str, retention_ms: int
+        self, grant_id: str, *, presented_hash: str, new_hash: str, client_id: str, retention_ms: int, ip: str
     ) -> Changed:
-        keys = [self._keys.grant(grant_id), self._keys.grant_rotated(grant_id)]
+        keys = [self._keys.grant(grant_id), self._keys.grant_rotated(grant_id), *self._audit]
+        args: list[str | int] = [presented_hash, new_hash, client_id, retention_ms, grant_id, ip]
         async with change_errors():
-            reply = await self._refresh(keys=keys, args=[presented_hash, new_hash, client_id, retention_ms])
-        return _changed(reply)
+            reply = await self._refresh(keys=keys, args=args)
+        return _changed(reply, bool(self._audit))
 
     async def revoke(self, grant_id: str, *, presented_hash: str, client_id: str, retention_ms: int) -> str:
         """Revokes the grant of a refresh token: ``revoked``, ``already``, ``unknown`` or ``wrong_client``."""

@@ -13,7 +13,11 @@ import pytest
 from auth import UserInfoClient
 from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
+from login.models import Identity
+from oidc.grant import Grant, new_grant_id, new_token, token_hash
 from redis_map import connect
+from redis_map.grants import RedisGrantStore
+from redis_map.keys import KeySpace
 from tests.conftest import TEST_AUTH_TIMEOUT
 from tests.procs import CLUSTER_BUS_OFFSET, RedisServer, free_port, redis_cli, require_program
 from tests.service import Instance
@@ -180,3 +184,25 @@ async def test_a_master_restart_resubscribes_and_wakes_a_parked_waiter(
     answer = await asyncio.wait_for(parked, timeout=25)  # well before the 30 s wait timeout
     assert answer.body["status"] == 2
     assert pc_side.listener.subscriptions > subscriptions  # the subscription was rebuilt
+
+
+async def test_grant_scripts_on_a_cluster_leave_the_audit_entry_to_their_caller(cluster: Cluster) -> None:
+    """The audit stream lives in another slot than a grant: the scripts must not touch it, and say so."""
+    redis = connect(cluster.url)
+    keys = KeySpace(f"test-{secrets.token_hex(6)}")
+    grants = RedisGrantStore(redis, keys)
+    user = Identity(sub="bob", name="Bob", picture="")
+    grant = Grant(new_grant_id(), "acme", "https://rp.example/cb", "openid", user, 0, "https://login.example.com")
+    code = new_token(grant.grant_id)
+    now_ms = int(time.time() * 1000)
+    try:
+        assert not await grants.issue_code(grant, token_hash(code), now_ms + 60_000, 60_000, "127.0.0.1")
+        changed = await grants.redeem(
+            grant.grant_id, code_hash=token_hash(code), client_id="acme", redirect_uri="https://rp.example/cb",
+            challenge="", now_ms=now_ms, refresh_hash="r", grant_ttl_ms=60_000, retention_ms=60_000, ip="127.0.0.1",
+        )  # fmt: skip
+        assert changed.outcome == "ok" and not changed.audited
+        assert await redis.exists(keys.audit_stream) == 0
+    finally:
+        await redis.delete(keys.grant(grant.grant_id))
+        await redis.aclose()

@@ -59,15 +59,20 @@ async def exchange_code(form: Form, client: Client, context: GrantContext, ip: s
         refresh_hash=token_hash(refresh_token),
         grant_ttl_ms=int(context.refresh_ttl * 1000),
         retention_ms=int(context.retention * 1000),
+        ip=ip,
     )
     if changed.outcome == "reused":
         if changed.detail == "revoked":
-            await context.events.record(Event.CODE_REUSED, grant=grant_id, client=client.client_id, ip=ip)
+            await context.events.record(
+                Event.CODE_REUSED, written=changed.audited, grant=grant_id, client=client.client_id, ip=ip
+            )
         raise InvalidGrant("The authorization code was already used; what it issued is revoked.")
     if changed.outcome != "ok" or changed.fields is None:
         raise InvalidGrant(_REFUSALS.get(changed.outcome, _REFUSALS["unknown"]))
     grant = Grant.from_fields(grant_id, changed.fields)
     answer = context.answer(grant, grant.scope, refresh_token, first=True)
     context.events.token("authorization_code")
-    await context.events.record(Event.TOKEN_ISSUED, grant=grant_id, client=client.client_id, user=grant.user.sub, ip=ip)
+    await context.events.record(
+        Event.TOKEN_ISSUED, written=changed.audited, grant=grant_id, client=client.client_id, user=grant.user.sub, ip=ip
+    )
     return answer

@@ -21,6 +21,11 @@ class Changed(Protocol):
     @property
     def fields(self) -> dict[str, str] | None: ...
 
+    @property
+    def audited(self) -> bool:
+        """Whether the change's script appended its audit entry itself."""
+        ...
+
 
 class GrantStore(Protocol):
     async def redeem(
@@ -35,10 +40,11 @@ class GrantStore(Protocol):
         refresh_hash: str,
         grant_ttl_ms: int,
         retention_ms: int,
+        ip: str,
     ) -> Changed: ...
 
     async def refresh(
-        self, grant_id: str, *, presented_hash: str, new_hash: str, client_id: str, retention_ms: int
+        self, grant_id: str, *, presented_hash: str, new_hash: str, client_id: str, retention_ms: int, ip: str
     ) -> Changed: ...
 
     async def revoke(self, grant_id: str, *, presented_hash: str, client_id: str, retention_ms: int) -> str: ...

@@ -37,10 +37,13 @@ async def refresh(form: Form, client: Client, context: GrantContext, ip: str) ->
         new_hash=token_hash(new_refresh),
         client_id=client.client_id,
         retention_ms=int(context.retention * 1000),
+        ip=ip,
     )
     if changed.outcome == "reused":
         if changed.detail == "revoked":
-            await context.events.record(Event.REFRESH_REUSED, grant=grant_id, client=client.client_id, ip=ip)
+            await context.events.record(
+                Event.REFRESH_REUSED, written=changed.audited, grant=grant_id, client=client.client_id, ip=ip
+            )
         raise InvalidGrant("The refresh token was already used; its whole family is revoked.")
     if changed.outcome == "wrong_client":
         raise InvalidGrant("The refresh token was issued to another client.")
@@ -51,6 +54,11 @@ async def refresh(form: Form, client: Client, context: GrantContext, ip: str) ->
     answer = context.answer(grant, scope, new_refresh, first=False)
     context.events.token("refresh_token")
     await context.events.record(
-        Event.TOKEN_REFRESHED, grant=grant_id, client=client.client_id, user=grant.user.sub, ip=ip
+        Event.TOKEN_REFRESHED,
+        written=changed.audited,
+        grant=grant_id,
+        client=client.client_id,
+        user=grant.user.sub,
+        ip=ip,
     )
     return answer

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from oidc.clients import ClientError, ClientRegistry, SecretHasher, check_redirect_uri
+from oidc.clients import CLIENT_CACHE_TTL, ClientError, ClientRegistry, SecretHasher, check_redirect_uri
 from oidc.errors import InvalidClient
 from redis_map import connect
 from redis_map.clients import RedisClientStore
@@ -61,6 +61,32 @@ async def test_a_confidential_client_gets_a_secret_once_kept_only_as_a_hash(
             await registry.authenticate(client.client_id, wrong)
     with pytest.raises(InvalidClient):
         await registry.authenticate("no-such-client", secret)
+
+
+async def test_another_process_s_rotation_and_removal_reach_this_one_within_the_cache_ttl(
+    redis: RedisClient, namespace: str
+) -> None:
+    now = [1000.0]
+    here = ClientRegistry(RedisClientStore(redis, KeySpace(namespace)), SecretHasher(PEPPER), clock=lambda: now[0])
+    elsewhere = ClientRegistry(RedisClientStore(redis, KeySpace(namespace)), SecretHasher(PEPPER))  # the command
+    assert await here.find("acme-site") is None
+    client, secret = await elsewhere.register(
+        name="Acme", redirect_uris=["https://acme.example/callback"], client_id="acme-site"
+    )
+    assert secret is not None
+    assert (await here.authenticate(client.client_id, secret)).client_id == "acme-site"  # unknown ids are not kept
+
+    rotated = await elsewhere.rotate_secret(client.client_id)
+    assert await here.authenticate(client.client_id, secret)  # the copy read a moment ago
+    now[0] += CLIENT_CACHE_TTL
+    with pytest.raises(InvalidClient):
+        await here.authenticate(client.client_id, secret)
+    assert await here.authenticate(client.client_id, rotated)
+
+    await elsewhere.remove(client.client_id)
+    assert await here.find(client.client_id) is not None
+    now[0] += CLIENT_CACHE_TTL
+    assert await here.find(client.client_id) is None
 
 
 async def test_a_public_client_has_no_secret_and_may_not_send_one(registry: ClientRegistry) -> None:

@@ -187,8 +187,12 @@ async def test_a_second_use_of_a_code_fails_and_revokes_what_the_first_issued(pr
     refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
     assert_oauth_error(await post_form(provider, TOKEN, refresh, auth=(client.client_id, secret or "")), 400,
                        "invalid_grant")  # fmt: skip
-    audited = [entry.outcome for entry in await provider.audit.tail(20)]
-    assert "code_reused" in audited and "token_issued" in audited and "code_issued" in audited
+    # Each written once, by the script that made the change: the code, its redemption, its replay.
+    grant_id = parse_token(code)
+    audited = [entry for entry in await provider.audit.tail(50) if entry.fields.get("grant") == grant_id]
+    assert [entry.outcome for entry in audited] == ["code_issued", "token_issued", "code_reused"]
+    assert audited[1].fields == {"grant": grant_id, "client": client.client_id, "user": "demo:bob", "ip": "127.0.0.1"}
+    assert await provider.metric("qrlogin_oidc_events_total", event="code_reused") == 1
 
 
 async def test_refresh_rotates_and_a_rotated_token_revokes_its_family(provider: Instance) -> None:
@@ -221,7 +225,9 @@ async def test_refresh_rotates_and_a_rotated_token_revokes_its_family(provider: 
     assert_oauth_error(latest, 400, "invalid_grant")
     for access in (first["access_token"], rotated["access_token"], narrowed.body["access_token"]):
         assert (await userinfo(provider, access)).code == 401
-    assert "refresh_reused" in [entry.outcome for entry in await provider.audit.tail(20)]
+    grant_id = parse_token(first["refresh_token"])
+    audited = [entry.outcome for entry in await provider.audit.tail(50) if entry.fields.get("grant") == grant_id]
+    assert audited == ["code_issued", "token_issued", "token_refreshed", "token_refreshed", "refresh_reused"]
     assert await provider.metric("qrlogin_oidc_tokens_total", grant="refresh_token") == 2
     assert await provider.metric("qrlogin_oidc_tokens_total", grant="authorization_code") == 1
 
