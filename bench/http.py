@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 #: longest header block read from an answer
 MAX_HEADER_LINE = 64 * 1024
+#: Linux's socket option (``<linux/in.h>``; Python 3.11 does not name it): a bound source address
+#: whose port is chosen at connect, unique per 4-tuple, not reserved at bind for every destination
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
 class HTTPError(Exception):
@@ -21,7 +25,11 @@ class HTTPError(Exception):
 
 
 class Connection:
-    """One keep-alive connection to ``host:port``, from ``source_address`` if given (a loopback 127.x.y.z)."""
+    """One keep-alive connection to ``host:port``, from ``source_address`` if given (a loopback 127.x.y.z).
+
+    Each loopback source address has its own ~28,000 ephemeral ports towards one
+    server port: many clients' connections need not share one range.
+    """
 
     def __init__(self, host: str, port: int, source_address: str | None = None) -> None:
         self.host = host
@@ -32,10 +40,19 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def open(self) -> Connection:
-        local = (self.source_address, 0) if self.source_address else None
-        self._reader, self._writer = await asyncio.open_connection(
-            self.host, self.port, limit=MAX_HEADER_LINE, local_addr=local
-        )
+        if not self.source_address:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port, limit=MAX_HEADER_LINE)
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((self.source_address, 0))
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        self._reader, self._writer = await asyncio.open_connection(sock=sock, limit=MAX_HEADER_LINE)
         return self
 
     def close(self) -> None:

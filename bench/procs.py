@@ -39,6 +39,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The pids of process ``pid``'s children, from /proc (each process's parent is in its stat)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def open_fds(pid: int) -> int:
+    """How many files process ``pid`` has open, from /proc."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def fd_limit(pid: int) -> int:
+    """Process ``pid``'s open-files limit (its soft limit: the one it runs into), from /proc."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise RuntimeError(f"no open-files limit for process {pid}")
+
+
+def kernel_counters() -> dict[str, int]:
+    """The kernel's network counters, machine-wide: TCP's (``Tcp`` and ``TcpExt`` of /proc/net/snmp and
+    /proc/net/netstat, e.g. ListenOverflows, TCPSynRetrans) and ``SoftnetDropped``, packets dropped
+    because a CPU's input queue (loopback's too) was full (/proc/net/softnet_stat)."""
+    counters: dict[str, int] = {}
+    for table in ("/proc/net/snmp", "/proc/net/netstat"):
+        lines = [line.split() for line in Path(table).read_text().splitlines()]
+        for names, values in zip(lines[::2], lines[1::2], strict=False):
+            if names and names[0] in ("Tcp:", "TcpExt:"):
+                counters.update(zip(names[1:], map(int, values[1:]), strict=True))
+    softnet = Path("/proc/net/softnet_stat").read_text().splitlines()
+    counters["SoftnetDropped"] = sum(int(line.split()[1], 16) for line in softnet)
+    return counters
+
+
 class Server:
     """A server child process; ``start()`` returns its port once it logs that it listens.
 

@@ -17,6 +17,8 @@ RPS_RATIO_LIMIT = 0.5
 LOOP_STALL_LIMIT_MS = 5.0
 #: server CPU of a site's login through the OpenID provider, at most this many times a first-party login's
 OIDC_CPU_RATIO_LIMIT = 1.5
+#: a target: its name, the measured value, the comparison and the limit
+Target = tuple[str, float, str, float]
 
 
 def ratio(ours: float, reference: float) -> float:
@@ -67,7 +69,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     smallest, largest = parked[0], parked[-1]
     n = largest["n"]
     p99_small, p99_large = smallest["service"]["wake"]["p99_ms"], largest["service"]["wake"]["p99_ms"]
-    targets = [
+    targets: list[Target] = [
         (f"{n} parked long-polls in one process", largest["service"]["parked"], ">=", n),
         (f"RSS per parked waiter / bare Tornado (N={n})", largest["ratios"]["rss_per_waiter"], "<=", RSS_RATIO_LIMIT),
         (f"wake p99 N={n} / N={smallest['n']}", ratio(p99_large, p99_small), "<=", WAKE_GROWTH_LIMIT),
@@ -92,11 +94,32 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             LOOP_STALL_LIMIT_MS,
         ),
     ]
+    return judge(targets + capacity_targets(results["capacity"]))
+
+
+def judge(targets: list[Target]) -> list[dict[str, Any]]:
+    """Each target with its measured value, and whether it is met."""
     checks = {">=": float.__ge__, "<=": float.__le__, "<": float.__lt__}
     return [
         {"target": name, "value": value, "limit": f"{op} {limit:g}", "met": checks[op](float(value), float(limit))}
         for name, value, op, limit in targets
     ]
+
+
+def capacity_targets(capacity: dict[str, Any]) -> list[Target]:
+    """A machine's capacity: N parked over several processes, RSS, the wake p99 across processes, nothing refused."""
+    ours, bare = capacity["service"], capacity["reference"]
+    where = f"N={ours['n']} over --processes {ours['processes']}"
+    parking_failures = sum(ours["errors_parking"].values()) + ours["kernel"]["ListenOverflows"]
+    return [
+        (f"{ours['n']} parked long-polls over --processes {ours['processes']}", ours["parked"], ">=", ours["n"]),
+        (f"RSS per parked waiter / bare Tornado ({where})", ratio(ours["rss_per_waiter"], bare["rss_per_waiter"]),
+         "<=", RSS_RATIO_LIMIT),
+        (f"wake p99, confirmed through another process ({where}) (ms)", ours["wake"]["p99_ms"], "<",
+         WAKE_P99_LIMIT_MS),
+        (f"woken, each by a confirm sent to another process ({where})", ours["woken_across"], ">=", ours["n"]),
+        (f"refused, reset or failed while parking, listen overflows ({where})", parking_failures, "<=", 0),
+    ]  # fmt: skip
 
 
 def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -155,26 +178,83 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
          ""),
         ("", "longest callback, wall clock (ms; asyncio's loop)", _ms(site_stdloop["callback_wall_max_ms"]), "", ""),
     ]  # fmt: skip
-    return rows
+    return rows + capacity_rows(results["capacity"])
+
+
+def capacity_rows(capacity: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    ours, bare = capacity["service"], capacity["reference"]
+    box = capacity["limits"]
+    backlog = min(ours["backlog"], box["somaxconn"])
+
+    def errors(side: dict[str, Any], key: str) -> str:
+        found = side[key]
+        return f"{sum(found.values()):,}" + (f" ({', '.join(f'{k} {v}' for k, v in found.items())})" if found else "")
+
+    def kernel(side: dict[str, Any]) -> str:
+        return "; ".join(f"{side['kernel'][name]:,}" for name in ("ListenOverflows", "SoftnetDropped", "TCPSynRetrans"))
+
+    def spread(side: dict[str, Any]) -> str:
+        return f"{side['parked']:,} ({' + '.join(f'{count:,}' for count in side['parked_by_process'])})"
+
+    return [
+        (f"capacity N={ours['n']:,}, --processes {ours['processes']}, {ours['clients']} clients",
+         "parked (per process)", spread(ours), spread(bare), ""),
+        ("", "RSS per parked waiter, all processes (KiB)", _kib(ours["rss_per_waiter"]), _kib(bare["rss_per_waiter"]),
+         _x(ratio(ours["rss_per_waiter"], bare["rss_per_waiter"]))),
+        ("", "wake p50 (ms; confirmed through another process)", _ms(ours["wake"]["p50_ms"]),
+         _ms(bare["wake"]["p50_ms"]), _x(ratio(ours["wake"]["p50_ms"], bare["wake"]["p50_ms"]))),
+        ("", "wake p99 (ms)", _ms(ours["wake"]["p99_ms"]), _ms(bare["wake"]["p99_ms"]),
+         _x(ratio(ours["wake"]["p99_ms"], bare["wake"]["p99_ms"]))),
+        ("", "wake max (ms)", _ms(ours["wake"]["max_ms"]), _ms(bare["wake"]["max_ms"]), ""),
+        ("", "woken (of them through another process)", f"{ours['woken']:,} ({ours['woken_across']:,})",
+         f"{bare['woken']:,}", ""),
+        ("", "waking all: seconds; server CPU per wake (ms)",
+         f"{ours['wake_all_seconds']:.1f}; {ours['server_cpu_ms_per_wake']:.2f}",
+         f"{bare['wake_all_seconds']:.1f}; {bare['server_cpu_ms_per_wake']:.2f}",
+         _x(ratio(ours["server_cpu_ms_per_wake"], bare["server_cpu_ms_per_wake"]))),
+        ("", "parking: seconds; slowest connection answered (ms)",
+         f"{ours['park_seconds']:.1f}; {ours['slowest_connect_ms']:.0f}",
+         f"{bare['park_seconds']:.1f}; {bare['slowest_connect_ms']:.0f}", ""),
+        ("", "refused, reset or failed while parking", errors(ours, "errors_parking"), errors(bare, "errors_parking"),
+         ""),
+        ("", f"while parking, machine-wide: listen queue overflows (backlog {backlog:,}); "
+         "loopback packets dropped; SYNs sent again", kernel(ours), kernel(bare), ""),
+        ("", "failed while waking", errors(ours, "errors_waking"), errors(bare, "errors_waking"), ""),
+        ("", f"open files, fullest process (limit {ours['fd_limit']:,})", f"{max(ours['open_fds']):,}",
+         f"{max(bare['open_fds']):,}", ""),
+        ("", "machine: ports per source address; memory available (GiB)",
+         f"{box['ports_per_source_address']:,}; {box['memory_available'] / 2**30:.1f}", "", ""),
+    ]  # fmt: skip
+
+
+def markdown(rows: list[tuple[str, str, str, str, str]], targets: list[dict[str, Any]]) -> list[str]:
+    """The figures' table, then the targets'."""
+    lines = ["| scenario | figure | qrlogin | bare Tornado | ratio |", "|---|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", "| target | measured | limit | met |", "|---|---:|---|---|"]
+    for target in targets:
+        met = "yes" if target["met"] else "**NO**"
+        lines.append(f"| {target['target']} | {target['value']:,.2f} | {target['limit']} | {met} |")
+    return lines
+
+
+def machine_line(box: dict[str, Any]) -> str:
+    return (
+        f"Machine: {box['cpus']} CPUs ({box['cpu_model']}), {box['memory_gib']} GiB, {box['system']}, "
+        f"Python {box['python']}; load average {box['load_average']:.2f} before, "
+        f"{box['load_average_after']:.2f} after"
+    )
 
 
 def table(results: dict[str, Any]) -> str:
     """The figures and targets as a plain-text (and Markdown) table."""
-    box = results["machine"]
-    lines = [
-        f"Machine: {box['cpus']} CPUs ({box['cpu_model']}), {box['memory_gib']} GiB, {box['system']}, "
-        f"Python {box['python']}; load average {box['load_average']:.2f} before, "
-        f"{box['load_average_after']:.2f} after",
-        "",
-        "| scenario | figure | qrlogin | bare Tornado | ratio |",
-        "|---|---|---:|---:|---:|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
-    lines += ["", "| target | measured | limit | met |", "|---|---:|---|---|"]
-    for target in results["targets"]:
-        met = "yes" if target["met"] else "**NO**"
-        lines.append(f"| {target['target']} | {target['value']:,.2f} | {target['limit']} | {met} |")
-    return "\n".join(lines)
+    return "\n".join([machine_line(results["machine"]), "", *markdown(_rows(results), results["targets"])])
+
+
+def capacity_table(results: dict[str, Any]) -> str:
+    """The capacity scenario's figures and targets alone (``python -m bench.capacity``)."""
+    rows = capacity_rows(results["capacity"])
+    return "\n".join([machine_line(results["machine"]), "", *markdown(rows, results["targets"])])
 
 
 def _kib(value: float) -> str:

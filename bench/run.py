@@ -18,13 +18,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from bench.capacity import QUICK as QUICK_CAPACITY
+from bench.capacity import Capacity, measure
 from bench.procs import ROOT, Server
 from bench.report import evaluate, table
 from redis_map import EmbeddedRedis
@@ -64,10 +67,12 @@ class Config:
     duration: float = 10.0
     #: the event loop of the service and the reference (``--event-loop``)
     event_loop: str = "uvloop"
+    #: a machine's capacity: waiters parked over several service processes, from several clients
+    capacity: Capacity = field(default_factory=Capacity)
 
 
 #: the tiny configuration the CI test runs, in a few seconds
-QUICK = Config(sizes=[100], wakes=20, warmup=10, cross=20, concurrency=4, duration=1.5)
+QUICK = Config(sizes=[100], wakes=20, warmup=10, cross=20, concurrency=4, duration=1.5, capacity=QUICK_CAPACITY)
 
 
 def machine() -> dict[str, Any]:
@@ -112,7 +117,9 @@ class Bench:
         #: the loopback address blocks (127.<block>.0.0/16) given to spread jobs so far: one each, never reused
         self.address_blocks = 0
 
-    def service(self, name: str, event_loop: str = "", env: dict[str, str] | None = None) -> Server:
+    def service(
+        self, name: str, event_loop: str = "", env: dict[str, str] | None = None, extra: Sequence[str] = ()
+    ) -> Server:
         return Server(
             name,
             [
@@ -126,6 +133,7 @@ class Bench:
                 f"--session-ttl={SESSION_TTL}",
                 "--loop-probe",
                 f"--event-loop={event_loop or self.config.event_loop}",
+                *extra,
             ],
             self.log_dir,
             env or SERVICE_ENV,
@@ -196,10 +204,16 @@ class Bench:
             "redirect_uri": redirect_uri,
         }
 
-    def run(self) -> dict[str, Any]:
-        results: dict[str, Any] = {"machine": machine(), "config": asdict(self.config)}
+    @contextmanager
+    def auth_server(self) -> Iterator[None]:
+        """The auth server runs (and ``auth_url`` names it) for the block."""
         with Server("auth", ["-m", "bench.authserver"], self.log_dir) as auth:
             self.auth_url = f"http://127.0.0.1:{auth.port}/userinfo"
+            yield
+
+    def run(self) -> dict[str, Any]:
+        results: dict[str, Any] = {"machine": machine(), "config": asdict(self.config)}
+        with self.auth_server():
             parked = []
             for n in self.config.sizes:
                 with self.reference() as reference:
@@ -233,6 +247,8 @@ class Bench:
                     "oidc_logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=client
                 )
             results["oidc_login"] = {"service": oidc, "asyncio_loop": oidc_stdloop}
+
+            results["capacity"] = measure(self, self.config.capacity)
         results["machine"]["load_average_after"] = os.getloadavg()[0]
         results["targets"] = evaluate(results)
         return results
@@ -246,6 +262,15 @@ class Bench:
                 client.delete(*keys[start : start + 1000])
         finally:
             client.close()
+
+
+@contextmanager
+def running(config: Config, redis_url: str) -> Iterator[Bench]:
+    """A Bench for the block: its Redis (``redis_url``, or an embedded one), its logs; its keys deleted after."""
+    with tempfile.TemporaryDirectory(prefix="qrlogin-bench-") as tmp, ExitStack() as stack:
+        bench = Bench(config, redis_url or stack.enter_context(EmbeddedRedis()).url, Path(tmp))
+        stack.callback(bench.forget_keys)
+        yield bench
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -265,8 +290,13 @@ def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> int:
+def stop_on_sigterm() -> None:
+    """SIGTERM (e.g. a test's timeout) unwinds the benchmark, so every server it started is stopped."""
     signal.signal(signal.SIGTERM, _terminated)
+
+
+def main(argv: list[str] | None = None) -> int:
+    stop_on_sigterm()
     args = parse_args(argv)
     config = replace(QUICK if args.quick else Config())
     if args.sizes:
@@ -278,10 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.event_loop:
         config.event_loop = args.event_loop
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="qrlogin-bench-") as tmp, ExitStack() as stack:
-        redis_url = args.redis_url or stack.enter_context(EmbeddedRedis()).url
-        bench = Bench(config, redis_url, Path(tmp))
-        stack.callback(bench.forget_keys)
+    with running(config, args.redis_url) as bench:
         results = bench.run()
     results["seconds"] = time.monotonic() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)

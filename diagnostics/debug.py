@@ -5,6 +5,8 @@ Routed only when the service runs with ``--loop-probe``.
 
 from __future__ import annotations
 
+import os
+
 from diagnostics.loopprobe import LoopLagProbe
 from diagnostics.parked import ParkedWaiters, parked_waiters
 from handlers.base import BaseHandler
@@ -18,7 +20,9 @@ MAX_STATS_WAIT = 120.0
 class DebugStatsHandler(BaseHandler):
     """``?waiters=N&timeout=S`` first waits until N waiters are parked (bounded);
     ``?reset=1`` zeroes the probe after reading it; ``?callbacks=1`` (``0``)
-    starts (stops) timing every callback."""
+    starts (stops) timing every callback.  The answer's ``pid`` names the
+    process: behind a listening socket shared by workers (``--processes``),
+    which worker a keep-alive connection reached."""
 
     def initialize(self, registry: WaiterRegistry, probe: LoopLagProbe) -> None:
         self.registry = registry
@@ -34,6 +38,7 @@ class DebugStatsHandler(BaseHandler):
             "waiters": self.registry.waiters,
             "sessions": self.registry.sessions,
             "reached": reached,
+            "pid": os.getpid(),
         }
         stats.update(self.probe.as_json())
         if self.get_query_argument("reset", "0") == "1":

@@ -94,7 +94,9 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     site_logins = oidc["service"]["logins"]
     assert site_logins > 0 and oidc["service"]["requests"] == REQUESTS_PER_OIDC_LOGIN * site_logins
     assert oidc["ratios"]["server_cpu_per_login_vs_first_party"] > 0
-    assert len(results["targets"]) == 8 and all(isinstance(t["met"], bool) for t in results["targets"])
+    capacity = results["capacity"]  # tests/test_capacity.py checks its figures
+    assert capacity["service"]["woken_across"] == capacity["service"]["parked"] == capacity["config"]["waiters"]
+    assert len(results["targets"]) == 13 and all(isinstance(t["met"], bool) for t in results["targets"])
     assert results["machine"]["cpus"] >= 1
 
     figures = numbers(results)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import gc
+import os
 import resource
 import socket
 import time
@@ -137,6 +138,7 @@ async def test_debug_stats_waits_for_parked_waiters_and_reports_the_probe(probed
     stats = await client.request("GET", "/debug/stats?waiters=1&timeout=10&reset=1&callbacks=1")
     assert stats.code == 200
     assert stats.body["reached"] is True and stats.body["waiters"] == 1 and stats.body["sessions"] == 1
+    assert stats.body["pid"] == os.getpid()  # the process that served it (a worker, behind a shared socket)
     assert stats.body["loop_ticks"] > 0
     assert stats.body["callback_max_ms"] == 0  # not timed until asked
 
