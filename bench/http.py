@@ -38,6 +38,7 @@ class Connection:
         self._host_header = f"{host}:{port}".encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._detached: asyncio.StreamWriter | None = None
 
     async def open(self) -> Connection:
         if not self.source_address:
@@ -54,6 +55,16 @@ class Connection:
             raise
         self._reader, self._writer = await asyncio.open_connection(sock=sock, limit=MAX_HEADER_LINE)
         return self
+
+    def detach(self) -> asyncio.Transport:
+        """The open connection's transport, no longer this Connection's (a WebSocket upgrade takes it over)."""
+        if self._writer is None:
+            raise HTTPError("connection is not open")
+        transport = self._writer.transport
+        assert isinstance(transport, asyncio.Transport)
+        # The writer stays referenced: a StreamWriter garbage-collected closes its transport.
+        self._detached, self._writer, self._reader = self._writer, None, None
+        return transport
 
     def close(self) -> None:
         if self._writer is not None:

@@ -44,6 +44,7 @@ import redis
 from bench.client import APP_AUTH, gather_bounded, summary
 from bench.http import Connection, HTTPError
 from bench.procs import ROOT, Server, cpu_seconds, rss_bytes
+from bench.run import LOGIN_ENV
 from bench.ws_client import HOST, Socket, connect
 from bench.ws_login import compare
 from handlers.push import PING_INTERVAL, PING_TIMEOUT
@@ -84,8 +85,10 @@ LOGIN_ROWS = (
     ("messages_sent_per_login", "WebSocket messages sent per login", ".2f"),
     ("messages_pushed_per_login", "WebSocket messages pushed per login", ".2f"),
 )
-#: the service's options: nothing expires or times out during a run; no abuse limits (one client address)
-SERVICE_OPTIONS = ["--wait-timeout=600", "--session-ttl=900", "--rate-limit=off", "--max-connections-per-ip=0"]
+#: the service's options: nothing expires or times out during a run
+SERVICE_OPTIONS = ["--wait-timeout=600", "--session-ttl=900"]
+#: the parked sockets come from one client address: no abuse limits (the full logins run with them, LOGIN_ENV)
+NO_LIMITS = ["--rate-limit=off", "--max-connections-per-ip=0"]
 
 
 def progress(message: str) -> None:
@@ -216,7 +219,9 @@ async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, wind
 # -- the run ----------------------------------------------------------------------------
 
 
-def server(kind: str, log_dir: Path, redis_url: str, auth_url: str, namespace: str, options: Options) -> Server:
+def server(
+    kind: str, log_dir: Path, redis_url: str, auth_url: str, namespace: str, options: Options, logins: bool = False
+) -> Server:
     loop, ping = f"--event-loop={options.event_loop}", f"--ping-interval={options.ping_interval:g}"
     if kind == "reference":
         return Server("ws-reference", ["-m", "bench.ws_reference", loop, ping], log_dir)
@@ -234,8 +239,10 @@ def server(kind: str, log_dir: Path, redis_url: str, auth_url: str, namespace: s
             ping,
             f"--ping-timeout={min(PING_TIMEOUT, options.ping_interval):g}",
             *SERVICE_OPTIONS,
+            *([] if logins else NO_LIMITS),
         ],
         log_dir,
+        LOGIN_ENV if logins else None,
     )
 
 
@@ -358,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         auth_url = f"http://127.0.0.1:{auth.port}/userinfo"
         namespace = f"bench-ws-{secrets.token_hex(4)}"
 
-        def running(kind: str) -> Server:
-            return server(kind, log_dir, redis_url, auth_url, namespace, options)
+        def running(kind: str, logins: bool = False) -> Server:
+            return server(kind, log_dir, redis_url, auth_url, namespace, options, logins)
 
         parked = []
         for n in args.sizes:
@@ -374,9 +381,9 @@ def main(argv: list[str] | None = None) -> int:
             results["parked"] = parked
         if args.logins_seconds > 0:
             logins: dict[str, Any] = {"concurrency": args.concurrency}
-            for transport in ("long-poll", "websocket"):
-                with running("service") as process:
-                    run = compare(process.port, process.pid, transport, args.concurrency, args.logins_seconds)
+            for block, transport in enumerate(("long-poll", "websocket"), start=1):
+                with running("service", logins=True) as process:
+                    run = compare(process.port, process.pid, transport, args.concurrency, args.logins_seconds, block)
                     logins[transport] = asyncio.run(run)
                 logins[transport]["requests_per_login"] = logins[transport]["requests"] / logins[transport]["logins"]
                 progress(f"logins over {transport}: {logins[transport]['logins_per_s']:.1f}/s")

@@ -15,7 +15,7 @@ import struct
 from collections import deque
 from typing import Any
 
-from bench.http import HTTPError
+from bench.http import Connection, HTTPError
 
 HOST = "127.0.0.1"
 #: how long a handshake may take
@@ -139,6 +139,19 @@ async def connect(port: int, first: dict[str, Any]) -> Socket:
     """A socket to ``/ws`` on ``port``, open, its first message sent."""
     loop = asyncio.get_running_loop()
     _, socket = await loop.create_connection(lambda: Socket(loop), HOST, port)
+    return await opened(socket, first)
+
+
+async def upgrade(connection: Connection, first: dict[str, Any]) -> Socket:
+    """A socket to ``/ws`` over an open HTTP connection (which it takes over), open, its first message sent."""
+    transport = connection.detach()
+    socket = Socket(asyncio.get_running_loop())
+    transport.set_protocol(socket)
+    socket.connection_made(transport)
+    return await opened(socket, first)
+
+
+async def opened(socket: Socket, first: dict[str, Any]) -> Socket:
     await asyncio.wait_for(socket.open, HANDSHAKE_TIMEOUT)
     socket.send(json.dumps(first))
     return socket

@@ -15,9 +15,9 @@ import json
 import time
 from typing import Any
 
-from bench.client import APP_AUTH, LoginSteps, first_party_login, login_loop
+from bench.client import LoginSteps, first_party_login, login_loop
 from bench.http import HTTPError
-from bench.ws_client import connect
+from bench.ws_client import upgrade
 
 #: the close code of a session gone final (handlers.socket.CloseCode.FINAL)
 CLOSED_FINAL = 1000
@@ -38,13 +38,14 @@ class WebSocketLogin:
     async def __call__(self, job: dict[str, Any], steps: LoginSteps) -> None:
         session = await steps.timed(steps.pc.call("POST", "/uuid"))
         await steps.qr(session)
-        # The upgrade, timed and counted as a request; the first message rides right behind it.
-        socket = await steps.timed(connect(job["port"], {"cursor": session["cursor"], "status": WAITING}))
+        # The PC's second connection, which the long-poll login waits on, is upgraded instead: the
+        # upgrade is timed and counted as a request; the first message rides right behind it.
+        socket = await steps.timed(upgrade(steps.poll, {"cursor": session["cursor"], "status": WAITING}))
         try:
             answer: dict[str, Any] = {}
             for action in ("/scan", "/confirm"):
                 began = time.perf_counter()
-                await steps.timed(steps.phone.call("POST", action, {"uuid": session["uuid"]}, APP_AUTH))
+                await steps.timed(steps.phone.call("POST", action, {"uuid": session["uuid"]}, steps.app_auth))
                 answer = json.loads(await socket.message())
                 steps.wakes.append((time.perf_counter() - began) * 1000)  # the push, as the long-poll's answer
             if answer["status"] != 2:
@@ -59,14 +60,25 @@ class WebSocketLogin:
         self.logins += 1
 
 
-async def compare(port: int, pid: int, transport: str, concurrency: int, duration: float) -> dict[str, Any]:
+async def compare(
+    port: int, pid: int, transport: str, concurrency: int, duration: float, address_block: int
+) -> dict[str, Any]:
     """Closed-loop logins on the service at ``port`` (process ``pid``), the PC on ``transport``.
 
     ``transport`` is ``long-poll`` (``bench.client.first_party_login``) or
-    ``websocket``; the figures are ``login_loop``'s, plus the WebSocket's
-    messages per login.
+    ``websocket``.  Every login is a new PC and phone, as in ``python -m
+    bench`` (fresh addresses of ``127.<address_block>.0.0/16``, a user of its
+    own; the service's abuse limits on).  The figures are ``login_loop``'s,
+    plus the WebSocket's messages per login.
     """
-    job = {"port": port, "pid": pid, "concurrency": concurrency, "duration": duration, "label": transport}
+    job = {
+        "port": port,
+        "pid": pid,
+        "concurrency": concurrency,
+        "duration": duration,
+        "label": transport,
+        "address_block": address_block,
+    }
     if transport == "long-poll":
         return await login_loop(job, first_party_login)
     login = WebSocketLogin()
