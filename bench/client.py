@@ -151,25 +151,35 @@ class Protocol:
 
 
 async def park_and_wake(
-    protocol: Protocol, wait_port: int, wake_port: int, n: int, wakes: int, label: str, pid: int | None = None
+    protocol: Protocol,
+    wait_port: int,
+    wake_port: int,
+    n: int,
+    wakes: int,
+    label: str,
+    pid: int | None = None,
+    time_callbacks: bool = False,
 ) -> dict[str, Any]:
     """Park ``n`` waiters on ``wait_port``, then wake ``wakes`` of them via ``wake_port``, one at a time.
 
     With ``pid`` (the waiting server's), its RSS is read once the sessions
     exist and again once all are parked: the difference is the parking's.
+    With ``time_callbacks`` (a service on asyncio's loop), the server times
+    every callback while the waiters park: the longest is the burst's.
     """
-    control = await Connection(HOST, wait_port).open()
     setup = [await Connection(HOST, wait_port).open() for _ in range(CREATE_CONCURRENCY)]
     keys = await protocol.keys(setup, n)
     for conn in setup:
         conn.close()
+    # Opened now, not before the sessions: making 15,000 takes longer than the server keeps an idle connection.
+    control = await Connection(HOST, wait_port).open()
     waiters: list[Connection] = []
     result: dict[str, Any] = {"n": n}
     if pid is not None:
         result["rss_before"] = rss_bytes(pid)
     try:
         # The service's probe from here on: its figures are the parking's and the waking's.
-        await control.call("GET", "/debug/stats?reset=1")
+        before = await control.call("GET", "/debug/stats?reset=1" + ("&callbacks=1" if time_callbacks else ""))
         started = time.perf_counter()
 
         async def park(key: tuple[str, str]) -> Connection:
@@ -185,6 +195,13 @@ async def park_and_wake(
             raise HTTPError(f"{label}: only {stats['waiters']} of {n} waiters parked")
         result["park_seconds"] = time.perf_counter() - started
         result["parked"] = stats["waiters"]
+        if "allocated_blocks" in stats:  # the service's heap: what its collector policy allows per connection
+            result["blocks_per_waiter"] = (stats["allocated_blocks"] - before["allocated_blocks"]) / n
+        if time_callbacks:
+            burst = await control.call("GET", "/debug/stats?callbacks=0")
+            timed = ("callback_max_ms", "callback_wall_max_ms", "callback_slowest")
+            result.update({name: burst[name] for name in timed})
+            result["parking_gc_max_ms"] = burst["gc_max_ms"]
         if pid is not None:
             result["rss_parked"] = rss_bytes(pid)
             result["rss_per_waiter"] = (result["rss_parked"] - result["rss_before"]) / n
@@ -211,6 +228,7 @@ async def park_and_wake(
         if "gc_max_ms" in after:  # the service's probe: was a wake-up's tail a garbage collection?
             result["gc_max_ms"] = after["gc_max_ms"]
             result["gc_count"] = after["gc_count"]
+            result["gc_max_generation"] = after.get("gc_max_generation")
         return result
     finally:
         for conn in waiters:
@@ -226,14 +244,19 @@ async def park_job(job: dict[str, Any]) -> dict[str, Any]:
         await park_and_wake(protocol, job["port"], job["wake_port"], job["warmup"], job["warmup"], label)
     n, wakes = job["n"], job["wakes"]
     progress(f"{label}: parking {n} waiters")
-    result = await park_and_wake(protocol, job["port"], job["wake_port"], n, wakes, label, pid=job.get("pid"))
+    result = await park_and_wake(
+        protocol, job["port"], job["wake_port"], n, wakes, label, job.get("pid"), job.get("time_callbacks", False)
+    )
     latencies = result["wake"]
     # Fewer waiters than wakes wanted: park and wake them again, so a small N's
     # p99 rests on as many samples as a large one's.
     while len(latencies) < wakes:
         more = await park_and_wake(protocol, job["port"], job["wake_port"], n, n, label)
         latencies += more["wake"]
-    result["wake"] = summary(latencies[:wakes])
+    if wakes:
+        result["wake"] = summary(latencies[:wakes])
+    else:
+        del result["wake"]  # a parking burst alone
     return result
 
 

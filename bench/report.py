@@ -11,6 +11,11 @@ RSS_RATIO_LIMIT = 1.3
 WAKE_GROWTH_LIMIT = 2.0
 #: wake p99 at the largest N, in milliseconds
 WAKE_P99_LIMIT_MS = 10.0
+#: the longest garbage collection while the largest N park and wake, in milliseconds
+GC_PAUSE_LIMIT_MS = 20.0
+#: the slowest of the timed wakes (max, not p99) at N = WAKE_MAX_AT, in milliseconds
+WAKE_MAX_LIMIT_MS = 50.0
+WAKE_MAX_AT = 10_000
 #: full-login requests per second, at least this share of bare Tornado's
 RPS_RATIO_LIMIT = 0.5
 #: the longest event-loop stall during the full logins, in milliseconds
@@ -68,12 +73,21 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     smallest, largest = parked[0], parked[-1]
     n = largest["n"]
+    near = closest(parked, WAKE_MAX_AT)
     p99_small, p99_large = smallest["service"]["wake"]["p99_ms"], largest["service"]["wake"]["p99_ms"]
     targets: list[Target] = [
         (f"{n} parked long-polls in one process", largest["service"]["parked"], ">=", n),
         (f"RSS per parked waiter / bare Tornado (N={n})", largest["ratios"]["rss_per_waiter"], "<=", RSS_RATIO_LIMIT),
         (f"wake p99 N={n} / N={smallest['n']}", ratio(p99_large, p99_small), "<=", WAKE_GROWTH_LIMIT),
         (f"wake p99 at N={n} (ms)", p99_large, "<", WAKE_P99_LIMIT_MS),
+        (f"longest garbage collection at N={n} (ms)", largest["service"]["gc_max_ms"], "<", GC_PAUSE_LIMIT_MS),
+        (f"wake max at N={near['n']} (ms)", near["service"]["wake"]["max_ms"], "<", WAKE_MAX_LIMIT_MS),
+        (
+            f"longest loop stall (one callback) while {n} park (ms)",
+            largest["asyncio_loop"]["callback_max_ms"],
+            "<",
+            LOOP_STALL_LIMIT_MS,
+        ),
         ("full-login req/s / bare Tornado req/s", login["ratios"]["rps"], ">=", RPS_RATIO_LIMIT),
         (
             "longest loop stall (one callback) in full logins (ms)",
@@ -136,6 +150,16 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             ("", "longest garbage collection, parking and waking (ms)", _ms(ours["gc_max_ms"]), "", ""),
             ("", "garbage collections, parking and waking", f"{ours['gc_count']:,}", "", ""),
         ]  # fmt: skip
+        burst = entry.get("asyncio_loop")
+        if burst is not None:
+            rows += [
+                ("", "longest loop stall while parking: one callback, CPU (ms; asyncio's loop)",
+                 _ms(burst["callback_max_ms"]), "", ""),
+                ("", "longest callback while parking, wall clock (ms; asyncio's loop)",
+                 _ms(burst["callback_wall_max_ms"]), "", ""),
+                ("", "longest garbage collection while parking (ms; asyncio's loop)",
+                 _ms(burst["parking_gc_max_ms"]), "", ""),
+            ]  # fmt: skip
     cross = results["cross_process"]
     rows += [
         (f"across processes N={cross['service']['n']:,}", "wake p50 (ms)", _ms(cross["service"]["wake"]["p50_ms"]),

@@ -54,7 +54,7 @@ ASYNCIO_LOOP_SHARE = 0.5
 class Config:
     """What to run; the defaults are the full benchmark."""
 
-    sizes: list[int] = field(default_factory=lambda: [100, 1_000, 10_000])
+    sizes: list[int] = field(default_factory=lambda: [100, 1_000, 10_000, 15_000])
     #: waiters woken (one at a time) per size
     wakes: int = 1_000
     #: waiters parked and woken before measuring, so both servers are warm
@@ -142,7 +142,9 @@ class Bench:
     def reference(self) -> Server:
         return Server("reference", ["-m", "bench.reference", f"--event-loop={self.config.event_loop}"], self.log_dir)
 
-    def park(self, kind: str, server: Server, n: int, wake_port: int | None = None) -> dict[str, Any]:
+    def park(
+        self, kind: str, server: Server, n: int, wake_port: int | None = None, *, time_callbacks: bool = False
+    ) -> dict[str, Any]:
         return run_client(
             {
                 "job": "park",
@@ -152,7 +154,9 @@ class Bench:
                 "wake_port": wake_port or server.port,
                 "pid": server.pid,
                 "n": n,
-                "wakes": self.config.wakes,
+                # The timed parking burst is for its callbacks alone: no wakes after it.
+                "wakes": 0 if time_callbacks else self.config.wakes,
+                "time_callbacks": time_callbacks,
                 # Fewer than N: memory freed by the warm-up would hide the parked waiters' RSS.
                 "warmup": max(1, min(self.config.warmup, n // 10)),
             }
@@ -221,6 +225,10 @@ class Bench:
                 with self.service("service") as service:
                     ours = self.park("service", service, n)
                 parked.append({"n": n, "service": ours, "reference": bare})
+            # The longest single callback while the largest N park, timed on asyncio's own loop (same code).
+            n = self.config.sizes[-1]
+            with self.service("service-asyncio", event_loop="asyncio") as service:
+                parked[-1]["asyncio_loop"] = self.park("service", service, n, time_callbacks=True)
             results["parked"] = parked
 
             with self.service("service-a") as first, self.service("service-b") as second:
@@ -278,7 +286,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default="", help="the Redis to use; none: an embedded one")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON figures (default {DEFAULT_OUT})")
     parser.add_argument("--quick", action="store_true", help="a tiny run (N=100, seconds): checks the bench works")
-    parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000)")
+    parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000,15000)")
     parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
     parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")
     parser.add_argument("--event-loop", help="the servers' event loop: uvloop (default) or asyncio")

@@ -16,9 +16,11 @@ records:
   many) and any time the OS ran other processes instead of this one;
 - ``busy``: each lateness capped by the CPU time this process used
   meanwhile, i.e. without the time it was descheduled;
-- ``gc``: the longest garbage collection, and how many ran: a longest of
-  zero over zero collections means nothing was measured, not that
-  collections were free.
+- ``gc``: the longest garbage collection, its generation, and how many
+  ran: a longest of zero over zero collections means nothing was
+  measured, not that collections were free;
+- ``allocated_blocks``: the heap's pymalloc blocks when read (what the
+  service's collector policy, ``runtime/collector.py``, watches).
 
 The probe is a plug-in (see ``diagnostics.plugin``): the service's own
 packages never import it.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +101,8 @@ class LoopLagProbe:
         self.max_busy = 0.0
         #: the longest garbage collection, in seconds
         self.max_gc = 0.0
+        #: the generation of the longest garbage collection
+        self.max_gc_generation = 0
         #: garbage collections finished since the last reset
         self.gc_count = 0
         #: the longest single callback in CPU seconds, and what it was
@@ -115,7 +120,9 @@ class LoopLagProbe:
             "loop_lag_max_ms": self.max_lag * 1000,
             "loop_busy_max_ms": self.max_busy * 1000,
             "gc_max_ms": self.max_gc * 1000,
+            "gc_max_generation": self.max_gc_generation,
             "gc_count": self.gc_count,
+            "allocated_blocks": sys.getallocatedblocks(),
             "callback_timing": self.can_time_callbacks,
             "callback_max_ms": self.max_callback * 1000,
             "callback_slowest": self.slowest,
@@ -154,7 +161,9 @@ class LoopLagProbe:
             self._gc_started = now
         elif self._gc_started:  # a stop without its start (added mid-collection) has no length
             self.gc_count += 1
-            self.max_gc = max(self.max_gc, now - self._gc_started)
+            if now - self._gc_started > self.max_gc:
+                self.max_gc = now - self._gc_started
+                self.max_gc_generation = info["generation"]
             self._gc_started = 0.0
 
     def _tick(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import gc
 import logging
 import os
 import signal
@@ -25,6 +24,7 @@ from tornado.netutil import bind_sockets
 from auth import TokenIssuer
 from handlers.ops import Reachability
 from redis_map import EmbeddedRedis, connect
+from runtime.collector import Collector
 from runtime.composition import Closing, Service, build_tokens, open_service
 from runtime.http import ConnectionLimits, build_http_server
 from runtime.metrics import mark_process_dead, prepare_multiprocess
@@ -176,11 +176,22 @@ async def serve(
     if service.metrics_app is not None and metrics_sockets:
         metrics_server = build_http_server(service.metrics_app, limits)
         metrics_server.add_sockets(metrics_sockets)
-    # Start-up's objects (modules, clients, the app) live as long as the
-    # process: keep them out of every full garbage collection, which would
-    # otherwise traverse them all and stall the loop.
-    gc.freeze()
+    # Start-up's objects, and whatever outlives the young generations (parked
+    # requests), are kept out of the collector's full traversals, which would
+    # otherwise stall the loop for as long as the heap is big.
+    open_now = server._connections  # Tornado's set of open HTTP connections
+    connections = service.services.connections
+    collector = Collector(lambda: len(open_now) + len(connections))
+    collector.install()
+    try:
+        await _serve_until_stopped(service, server, metrics_server, deadline)
+    finally:
+        collector.uninstall()
 
+
+async def _serve_until_stopped(
+    service: Service, server: HTTPServer, metrics_server: HTTPServer | None, deadline: StopDeadline
+) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -76,6 +76,11 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     # past the youngest generation's threshold) and timed them plausibly.
     assert parked["service"]["gc_count"] >= 1
     assert 0 < parked["service"]["gc_max_ms"] < GC_BOUND_MS
+    assert parked["service"]["blocks_per_waiter"] > 0
+    # The parking burst again on asyncio's loop, every callback timed.
+    burst = parked["asyncio_loop"]
+    assert burst["parked"] == 100 and "wake" not in burst
+    assert set(CALLBACKS) <= burst.keys() and burst["callback_max_ms"] > 0 and burst["parking_gc_max_ms"] >= 0
     assert set(WAKE) <= results["cross_process"]["service"]["wake"].keys()
     assert set(results["cross_process"]["ratios"]) == {"wake_p50", "wake_p99"}
     login = results["full_login"]
@@ -96,7 +101,7 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     assert oidc["ratios"]["server_cpu_per_login_vs_first_party"] > 0
     capacity = results["capacity"]  # tests/test_capacity.py checks its figures
     assert capacity["service"]["woken_across"] == capacity["service"]["parked"] == capacity["config"]["waiters"]
-    assert len(results["targets"]) == 13 and all(isinstance(t["met"], bool) for t in results["targets"])
+    assert len(results["targets"]) == 16 and all(isinstance(t["met"], bool) for t in results["targets"])
     assert results["machine"]["cpus"] >= 1
 
     figures = numbers(results)
