@@ -18,6 +18,7 @@ import base64
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -391,6 +392,8 @@ async def first_party_login(job: dict[str, Any], steps: LoginSteps) -> None:
 
 #: the OpenID login's PKCE verifier (one for the whole run: its cost is the server's S256, not the client's)
 OIDC_VERIFIER = secrets.token_urlsafe(48)
+#: whose turn it is among the job's sites (clients): each in turn, so none passes its per-client limit
+SITE_TURNS = itertools.count()
 #: where the provider's login page carries its authorization request's id
 REQUEST_ID = re.compile(rb'data-authorize="([^"]+)"')
 
@@ -398,7 +401,7 @@ REQUEST_ID = re.compile(rb'data-authorize="([^"]+)"')
 async def oidc_login(job: dict[str, Any], steps: LoginSteps) -> None:
     """A site's login through the provider: /authorize, its QR session, the QR, /wait, /scan, /wait, /confirm,
     /authorize/complete, /oauth/token (the code, PKCE, client secret), /userinfo: 10 requests."""
-    client = job["client"]
+    client = job["clients"][next(SITE_TURNS) % len(job["clients"])]
     challenge = base64.urlsafe_b64encode(hashlib.sha256(OIDC_VERIFIER.encode()).digest()).rstrip(b"=").decode()
     query = urlencode(
         {

@@ -189,24 +189,31 @@ class Bench:
         self.address_blocks += 1
         return {"address_block": self.address_blocks}
 
-    def register_client(self) -> dict[str, str]:
-        """A confidential OpenID client for the OIDC logins, registered as an operator would."""
+    def register_clients(self, count: int) -> list[dict[str, str]]:
+        """``count`` confidential OpenID clients (sites) for the OIDC logins, registered as an operator would.
+
+        Several, as the token endpoint limits each client's requests (``ENDPOINT_CLIENT`` a minute): the
+        logins are spread over them, as over the sites of a real deployment.
+        """
         redirect_uri = "https://bench.example/callback"
-        done = subprocess.run(
-            [
-                sys.executable, "main.py", "clients", "add", "--name", "Benchmark site", "--redirect-uri", redirect_uri,
-                f"--redis-url={self.redis_url}", f"--namespace={self.namespace}", "--json",
-            ],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"registering the benchmark's client failed: {done.stderr.strip()}")
-        client = json.loads(done.stdout)
-        return {
-            "client_id": client["client_id"],
-            "client_secret": client["client_secret"],
-            "redirect_uri": redirect_uri,
-        }
+        command = [
+            sys.executable, "main.py", "clients", "add", "--redirect-uri", redirect_uri,
+            f"--redis-url={self.redis_url}", f"--namespace={self.namespace}", "--json", "--name",
+        ]  # fmt: skip
+        pipe = subprocess.PIPE
+        adding = [
+            subprocess.Popen([*command, f"Benchmark site {index}"], cwd=ROOT, text=True, stdout=pipe, stderr=pipe)
+            for index in range(count)
+        ]
+        clients = []
+        for process in adding:
+            out, err = process.communicate(timeout=60)
+            if process.returncode != 0:
+                raise RuntimeError(f"registering the benchmark's clients failed: {err.strip()}")
+            client = json.loads(out)
+            secret = client["client_secret"]
+            clients.append({"client_id": client["client_id"], "client_secret": secret, "redirect_uri": redirect_uri})
+        return clients
 
     @contextmanager
     def auth_server(self) -> Iterator[None]:
@@ -247,12 +254,14 @@ class Bench:
             results["full_login"] = {"service": logins, "reference": hello, "asyncio_loop": stdloop}
 
             # A site's login through the OpenID provider, from /authorize to UserInfo, measured alike.
-            client = {"client": self.register_client()}
-            with self.service("service-oidc") as service:
-                oidc = self.loop("oidc_logins", service, extra=client)
-            with self.service("service-oidc-asyncio", event_loop="asyncio") as service:
+            # As the first-party logins: limits on, every login a new PC and phone; one site per PC.
+            sites = {"clients": self.register_clients(self.config.concurrency)}
+            with self.service("service-oidc", env=LOGIN_ENV) as service:
+                oidc = self.loop("oidc_logins", service, extra={**sites, **self.spread()})
+            with self.service("service-oidc-asyncio", event_loop="asyncio", env=LOGIN_ENV) as service:
+                timed = {**sites, **self.spread()}
                 oidc_stdloop = self.loop(
-                    "oidc_logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=client
+                    "oidc_logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=timed
                 )
             results["oidc_login"] = {"service": oidc, "asyncio_loop": oidc_stdloop}
 
