@@ -180,6 +180,8 @@ def drive(config: Capacity, kind: str, ports: list[int], pids: dict[str, int]) -
             backlog=LISTEN_BACKLOG,
             kernel={name: after.get(name, 0) - before.get(name, 0) for name in KERNEL_COUNTERS},
         )
+        if all("gc_max_ms" in answer for answer in stats.values()):  # the service's probe, since it started
+            result["gc_max_ms"] = max(answer["gc_max_ms"] for answer in stats.values())
         result["rss_per_waiter"] = (result["rss_parked"] - result["rss_before"]) / max(1, result["parked"])
         result["errors_parking"] = counted(prepared) | counted(parking)
 

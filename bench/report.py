@@ -239,6 +239,7 @@ def capacity_rows(capacity: dict[str, Any]) -> list[tuple[str, str, str, str, st
         ("", "parking: seconds; slowest connection answered (ms)",
          f"{ours['park_seconds']:.1f}; {ours['slowest_connect_ms']:.0f}",
          f"{bare['park_seconds']:.1f}; {bare['slowest_connect_ms']:.0f}", ""),
+        ("", "longest garbage collection, start to all parked (ms)", _ms(ours["gc_max_ms"]), "", ""),
         ("", "refused, reset or failed while parking", errors(ours, "errors_parking"), errors(bare, "errors_parking"),
          ""),
         ("", f"while parking, machine-wide: listen queue overflows (backlog {backlog:,}); "
