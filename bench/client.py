@@ -230,6 +230,11 @@ async def park_and_wake(
             result["gc_max_ms"] = after["gc_max_ms"]
             result["gc_count"] = after["gc_count"]
             result["gc_max_generation"] = after.get("gc_max_generation")
+            # Then a full collection of everything, frozen or not, as the collector's backstop would run
+            # it: the frozen cyclic garbage the parking and waking left, and its cost with this heap.
+            full = await control.call("GET", "/debug/stats?collect=1")
+            if "collected" in full:
+                result["full_collection"] = {name: full[name] for name in ("collected", "collect_ms", "blocks_freed")}
         return result
     finally:
         for conn in waiters:

@@ -150,6 +150,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             ("", "longest garbage collection, parking and waking (ms)", _ms(ours["gc_max_ms"]), "", ""),
             ("", "garbage collections, parking and waking", f"{ours['gc_count']:,}", "", ""),
         ]  # fmt: skip
+        full = ours.get("full_collection")
+        if full is not None:
+            rows += [
+                ("", "then a full collection of everything, frozen or not (ms)", _ms(full["collect_ms"]), "", ""),
+                ("", "unreachable objects it found (frozen cyclic garbage)", f"{full['collected']:,}", "", ""),
+            ]
         burst = entry.get("asyncio_loop")
         if burst is not None:
             rows += [

@@ -6,12 +6,14 @@ Routed only when the service runs with ``--loop-probe``.
 from __future__ import annotations
 
 import os
+import sys
 
 from diagnostics.loopprobe import LoopLagProbe
 from diagnostics.parked import ParkedWaiters, parked_waiters
 from handlers.base import BaseHandler
 from login.errors import InvalidRequest
 from login.waiters import WaiterRegistry
+from runtime.collector import collect_everything
 
 #: longest a caller may wait for the parked count to be reached
 MAX_STATS_WAIT = 120.0
@@ -20,7 +22,10 @@ MAX_STATS_WAIT = 120.0
 class DebugStatsHandler(BaseHandler):
     """``?waiters=N&timeout=S`` first waits until N waiters are parked (bounded);
     ``?reset=1`` zeroes the probe after reading it; ``?callbacks=1`` (``0``)
-    starts (stops) timing every callback.  The answer's ``pid`` names the
+    starts (stops) timing every callback; ``?collect=1`` then runs a full
+    collection of everything, frozen or not (what the collector policy's
+    backstop does): how much frozen cyclic garbage had piled up, and what
+    such a collection costs with this heap.  The answer's ``pid`` names the
     process: behind a listening socket shared by workers (``--processes``),
     which worker a keep-alive connection reached."""
 
@@ -46,6 +51,12 @@ class DebugStatsHandler(BaseHandler):
         callbacks = self.get_query_argument("callbacks", None)
         if callbacks is not None:
             self.probe.time_callbacks(callbacks == "1")
+        if self.get_query_argument("collect", "0") == "1":
+            blocks = sys.getallocatedblocks()
+            unreachable, seconds = collect_everything()
+            stats.update(
+                collected=unreachable, collect_ms=seconds * 1000, blocks_freed=blocks - sys.getallocatedblocks()
+            )
         self.write_json(stats)
 
     def _number(self, name: str, default: int) -> int:

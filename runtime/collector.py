@@ -39,11 +39,23 @@ log = logging.getLogger("qrlogin.gc")
 #: long-poll (its connection, handler, request, wait) holds well under this
 BLOCKS_PER_CONNECTION = 600
 #: unexplained growth (in pymalloc blocks, ~40-100 bytes each) that calls for a full collection...
-BACKSTOP_GROWTH = 1_000_000
+BACKSTOP_GROWTH = 250_000
 #: ...or this share of the blocks the last full collection left, if larger
 BACKSTOP_SHARE = 0.5
 #: young collections between two looks at the heap (sys.getallocatedblocks walks the allocator's pools)
 CHECK_EVERY = 10
+
+
+def collect_everything() -> tuple[int, float]:
+    """A full collection of every object, frozen or not, then all frozen again: the objects found
+    unreachable, and the seconds it took (the loop runs nothing meanwhile)."""
+    started = time.perf_counter()
+    gc.unfreeze()
+    try:
+        collected = gc.collect()
+    finally:
+        gc.freeze()
+    return collected, time.perf_counter() - started
 
 
 class Collector:
@@ -98,13 +110,7 @@ class Collector:
 
     def collect_all(self) -> int:
         """The backstop: a full collection of everything, frozen or not; the objects found unreachable."""
-        started = time.perf_counter()
-        gc.unfreeze()
-        try:
-            collected = gc.collect()
-        finally:
-            gc.freeze()
-        spent = time.perf_counter() - started
+        collected, spent = collect_everything()
         self.backstops += 1
         self.longest_backstop = max(self.longest_backstop, spent)
         self.last_collected = collected
