@@ -300,15 +300,21 @@ async def closed_loop(job: dict[str, Any], one: Callable[[int, list[float]], Awa
     }
 
 
+#: one login's requests on each of its connections, in order: the PC's (/uuid, the QR, /token), its
+#: long-poll's (two /wait) and the phone's (/scan, /confirm), interleaved as a login sends them
+LOGIN_SHAPE = ("pc", "pc", "poll", "phone", "poll", "phone", "pc")
+
+
 async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Closed-loop ``POST /hello`` with C workers: on C kept-alive connections, or, with an ``address_block``,
+    shaped as the full logins are (each round 7 requests over 3 fresh connections from 2 fresh addresses)."""
+    block = job.get("address_block")
+    if block:
+        return await hello_like_logins(job, Addresses(block))
     conns = [await Connection(HOST, job["port"]).open() for _ in range(job["concurrency"])]
 
     async def one(worker: int, latencies: list[float]) -> int:
-        began = time.perf_counter()
-        status, _ = await conns[worker].request("POST", "/hello")
-        latencies.append((time.perf_counter() - began) * 1000)
-        if status != 200:
-            raise HTTPError(f"/hello answered {status}")
+        await hello(conns[worker], latencies)
         return 1
 
     try:
@@ -316,6 +322,36 @@ async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
     finally:
         for conn in conns:
             conn.close()
+
+
+async def hello(conn: Connection, latencies: list[float]) -> None:
+    began = time.perf_counter()
+    status, _ = await conn.request("POST", "/hello")
+    latencies.append((time.perf_counter() - began) * 1000)
+    if status != 200:
+        raise HTTPError(f"/hello answered {status}")
+
+
+async def hello_like_logins(job: dict[str, Any], addresses: Addresses) -> dict[str, Any]:
+    """The reference's traffic in the full logins' shape: each round a login's 7 requests (LOGIN_SHAPE) over the
+    connections a login opens (``fresh_connections``), so its CPU per request includes the same connection set-up."""
+
+    async def one(worker: int, latencies: list[float]) -> int:
+        conns = fresh_connections(job["port"], addresses)
+        try:
+            pc, poll, phone = [await conn.open() for conn in conns]
+            by_role = {"pc": pc, "poll": poll, "phone": phone}
+            for role in LOGIN_SHAPE:
+                await hello(by_role[role], latencies)
+        finally:
+            for conn in conns:
+                conn.close()
+        return len(LOGIN_SHAPE)
+
+    await asyncio.gather(*(one(worker, []) for worker in range(job["concurrency"])))  # as the logins warm up
+    result = await closed_loop(job, one)
+    result["source_addresses"] = addresses.used
+    return result
 
 
 class Addresses:
@@ -449,6 +485,13 @@ async def oidc_logins_job(job: dict[str, Any]) -> dict[str, Any]:
     return await login_loop(job, oidc_login)
 
 
+def fresh_connections(port: int, addresses: Addresses) -> list[Connection]:
+    """A new PC's and phone's connections, not yet open: the PC's two (its requests, its long-poll) from a fresh
+    address, the phone's from another."""
+    pc_address, phone_address = addresses.next(), addresses.next()
+    return [Connection(HOST, port, address) for address in (pc_address, pc_address, phone_address)]
+
+
 async def fresh_login(
     job: dict[str, Any],
     login: Callable[[dict[str, Any], LoginSteps], Awaitable[None]],
@@ -457,9 +500,7 @@ async def fresh_login(
 ) -> None:
     """One ``login`` by a new PC and phone: the PC's two connections from a fresh address, the phone's from
     another, the phone's user a new one; ``steps`` makes the login's steps of those connections and credential."""
-    pc_address, phone_address = addresses.next(), addresses.next()
-    fresh = [Connection(HOST, job["port"], pc_address), Connection(HOST, job["port"], pc_address)]
-    fresh.append(Connection(HOST, job["port"], phone_address))
+    fresh = fresh_connections(job["port"], addresses)
     try:
         pc, poll, phone = [await conn.open() for conn in fresh]
         auth = {"Authorization": NUMBERED_USER_AUTH.format(addresses.block, addresses.used)}

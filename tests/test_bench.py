@@ -94,6 +94,13 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     logins = login["service"]["logins"]
     assert logins > 0 and login["service"]["requests"] == REQUESTS_PER_LOGIN * logins  # counted, not assumed
     assert login["reference"]["rps"] > 0 and "rps" in login["ratios"]
+    # The reference like for like: each round a login's 7 requests over 3 new connections from 2 new addresses
+    # (the warm-up's rounds, one per worker, included); and on kept-alive connections from 127.0.0.1.
+    bare, concurrency = login["reference"], results["config"]["concurrency"]
+    rounds = bare["requests"] // REQUESTS_PER_LOGIN
+    assert bare["requests"] == REQUESTS_PER_LOGIN * rounds > 0
+    assert rounds + concurrency <= bare["source_addresses"] // 2 <= rounds + 2 * concurrency
+    assert login["reference_kept_alive"]["rps"] > 0 and "source_addresses" not in login["reference_kept_alive"]
     oidc = results["oidc_login"]
     assert set(FULL_LOGIN) | set(PROBE) | {"server_cpu_ms_per_login"} <= oidc["service"].keys()
     assert set(CALLBACKS) <= oidc["asyncio_loop"].keys() and oidc["asyncio_loop"]["callback_max_ms"] > 0
