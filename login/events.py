@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable
 
 from login.errors import StorageUnavailable
+from login.models import Outcome as Outcome  # re-exported: where the domain names it
 from redis_map.audit import AuditLog
 from runtime.metrics import Metrics
 
 log = logging.getLogger("qrlogin.audit")
-
-
-class Outcome(enum.StrEnum):
-    """How a session ended, as counted in the metrics and written to the audit stream."""
-
-    CONFIRMED = "confirmed"
-    DENIED = "denied"
-    EXCHANGED = "exchanged"
-    EXPIRED = "expired"  # from the audit sweep
 
 
 class LoginEvents:
@@ -30,15 +21,19 @@ class LoginEvents:
         self.audit = audit
         self._code_ttl = code_ttl
 
-    async def opened(self, uuid: str, ttl: float) -> None:
+    async def opened(self, uuid: str, ttl: float, *, written: bool = False) -> None:
+        """A new session, watched for expiry unless the store's script creating it ``written`` its deadline."""
         self.metrics.sessions.labels("created").inc()
-        if self.audit is not None:
+        if self.audit is not None and not written:
             await self._quietly(self.audit.opened(uuid, ttl))
 
-    async def outcome(self, outcome: Outcome, uuid: str, *, user: str = "", ip: str = "") -> None:
-        """A session's outcome (``expired`` comes from the sweep, through ``expired()``)."""
+    async def outcome(
+        self, outcome: Outcome, uuid: str, *, user: str = "", ip: str = "", written: bool = False
+    ) -> None:
+        """A session's outcome (``expired`` comes from the sweep, through ``expired()``); appended to the audit
+        stream unless the store's script making the change ``written`` it."""
         self.metrics.sessions.labels(outcome).inc()
-        if self.audit is None:
+        if self.audit is None or written:
             return
         # A confirm gives the session a new TTL: its expiry is due then.
         expires_in = self._code_ttl if outcome is Outcome.CONFIRMED else None

@@ -45,6 +45,15 @@ class Action(enum.StrEnum):
     CANCEL = "cancel"
 
 
+class Outcome(enum.StrEnum):
+    """How a session ended, as counted in the metrics and written to the audit stream."""
+
+    CONFIRMED = "confirmed"
+    DENIED = "denied"
+    EXCHANGED = "exchanged"
+    EXPIRED = "expired"  # from the audit sweep
+
+
 @dataclass(frozen=True, slots=True)
 class Moved:
     """A transition's result: the status now, and whether this call made the change (not a retry's echo)."""

@@ -81,9 +81,8 @@ class LoginService:
 
     async def create(self, requester: Requester) -> NewSession:
         """A new waiting session for the PC ``requester`` describes."""
-        await self.limiter.check_session_request(requester.ip)
-        session = await self.store.create(requester)
-        await self.events.opened(session.uuid, self.store.session_ttl)
+        session = await self.store.create(requester, self.limiter.session_request(requester.ip))
+        await self.events.opened(session.uuid, self.store.session_ttl, written=self.store.audits)
         return session
 
     async def qr_image(self, uuid: str, kind: str, ip: str, fallback_base: Callable[[], str]) -> QrImage:

@@ -27,8 +27,8 @@ from redis.asyncio.cluster import ClusterPipeline
 from login.errors import StorageUnavailable
 from redis_map.connection.background import cancel_and_wait
 from redis_map.connection.connect import RedisClient
+from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
-from redis_map.store import storage_errors
 
 log = logging.getLogger("qrlogin.audit")
 
@@ -45,6 +45,31 @@ SWEEP_BATCH = 100
 SWEEP_INTERVAL = 5.0
 #: outcomes after which a session is no longer watched for expiry
 FINAL_OUTCOMES = frozenset({"denied", "exchanged"})
+
+
+#: Lua functions for a script that records what it changed, put before it: ``audit(stream, entry)`` appends an
+#: entry, ``watch(deadlines, uuid, at_ms)`` and ``unwatch(deadlines, uuid)`` start and end a session's expiry
+#: watch.  Each does nothing when its key is nil (on a Cluster the stream and set are in other slots than the
+#: change's key: the caller records then); a failing audit write never undoes or fails the change it records.
+AUDIT_LUA = f"""
+local function audit(stream, entry)
+  if stream then
+    redis.pcall('XADD', stream, 'MAXLEN', '~', {AUDIT_MAXLEN}, '*', unpack(entry))
+    redis.pcall('EXPIRE', stream, {AUDIT_RETENTION})
+  end
+end
+local function watch(deadlines, uuid, at_ms)
+  if deadlines then
+    redis.pcall('ZADD', deadlines, at_ms, uuid)
+    redis.pcall('EXPIRE', deadlines, {DEADLINES_RETENTION})
+  end
+end
+local function unwatch(deadlines, uuid)
+  if deadlines then
+    redis.pcall('ZREM', deadlines, uuid)
+  end
+end
+"""
 
 
 @dataclass(frozen=True)

@@ -28,30 +28,19 @@ from redis.asyncio.cluster import RedisCluster
 from login.models import Identity
 from oidc.events import Event
 from oidc.grant import Grant, GrantStatus
-from redis_map.audit import AUDIT_MAXLEN, AUDIT_RETENTION
+from redis_map.audit import AUDIT_LUA
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.store import change_errors, storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 
-#: appends one entry to the audit stream when the caller passed it; an audit write failing (it cannot,
-#: short of the key holding another type) never undoes or fails the change it records
-_AUDIT = f"""
-local function audit(stream, entry)
-  if stream then
-    redis.pcall('XADD', stream, 'MAXLEN', '~', {AUDIT_MAXLEN}, '*', unpack(entry))
-    redis.pcall('EXPIRE', stream, {AUDIT_RETENTION})
-  end
-end
-"""
-
 
 def _script(name: str) -> str:
     """A grant script with the prelude defining G (the statuses), E (the audited events) and ``audit()``."""
     statuses = ", ".join(f"{status.name} = '{status.value}'" for status in GrantStatus)
     events = ", ".join(f"{event.name} = '{event.value}'" for event in Event)
-    return f"local G = {{{statuses}}}\nlocal E = {{{events}}}\n{_AUDIT}" + (_SCRIPTS / name).read_text()
+    return f"local G = {{{statuses}}}\nlocal E = {{{events}}}\n{AUDIT_LUA}" + (_SCRIPTS / name).read_text()
 
 
 @dataclass(frozen=True)

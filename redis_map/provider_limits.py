@@ -11,14 +11,12 @@ out for everyone by sending bad secrets in its name.
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 
 from login.errors import RateLimited
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
+from redis_map.ratelimit import RATE_HIT_SCRIPT
 from redis_map.store import storage_errors
-
-_SCRIPTS = resources.files(__package__) / "scripts"
 
 #: token, revocation and introspection requests per client IP per minute (an office behind one NAT included)
 ENDPOINT_IP = 300
@@ -41,7 +39,7 @@ class ProviderLimits:
         self._redis = redis
         self._keys = keys
         self.enabled = enabled
-        self._hit = redis.register_script((_SCRIPTS / "rate_hit.lua").read_text())
+        self._hit = redis.register_script(RATE_HIT_SCRIPT)
 
     async def check_ip(self, ip: str) -> None:
         await self._count("oidc_ip", ENDPOINT_IP, ip)

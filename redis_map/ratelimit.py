@@ -15,10 +15,12 @@ Clients are named in keys by a hash, never by their IP or user id.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from importlib import resources
 from types import TracebackType
@@ -27,10 +29,31 @@ from typing import Any
 from login.errors import RateLimited, StorageUnavailable
 from redis_map.batch import in_one_trip
 from redis_map.connection.connect import RedisClient
+from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
-from redis_map.store import storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
+
+#: Lua function for a script that counts a request before what it does, put before it: ``rate_hit(key,
+#: window_ms, limit)`` counts one request on a fixed-window counter (the window opens with the first, and
+#: every counter carries a TTL, so nothing outlives its window); 0 when allowed, else the ms until it closes
+RATE_HIT_LUA = """
+local function rate_hit(key, window_ms, limit)
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, window_ms)
+    ttl = tonumber(window_ms)
+  end
+  if count > tonumber(limit) then
+    return ttl
+  end
+  return 0
+end
+"""
+
+#: the script counting one request on its own: KEYS[1] the counter; ARGV window_ms, limit
+RATE_HIT_SCRIPT = RATE_HIT_LUA + (_SCRIPTS / "rate_hit.lua").read_text()
 
 #: Retry-After of a refused /wait: a slot frees as soon as any parked wait answers
 WAIT_RETRY_AFTER = 2
@@ -96,6 +119,22 @@ class RateLimits:
         return cls(**overrides)
 
 
+@dataclass(frozen=True, slots=True)
+class RateCount:
+    """One request to count on a rule's counter for one client: in the script of the step it guards (``rate_hit``
+    of RATE_HIT_LUA, then ``refused(ms)`` if it answered non-zero), or on its own by ``check()`` (a Cluster, where
+    the counter is in another slot than the step's key)."""
+
+    key: str
+    window_ms: int
+    limit: int
+    check: Callable[[], Awaitable[None]]
+
+    @staticmethod
+    def refused(wait_ms: int) -> RateLimited:
+        return RateLimited(wait_ms / 1000)
+
+
 def _client_id(who: str) -> str:
     return hashlib.sha256(who.encode()).hexdigest()[:32]
 
@@ -117,17 +156,20 @@ class RateLimiter:
         #: how long a /wait slot lives if its holder never releases it
         self.slot_hold = wait_timeout + SLOT_SLACK
         if redis is not None:
-            self._hit = redis.register_script((_SCRIPTS / "rate_hit.lua").read_text())
+            self._hit = redis.register_script(RATE_HIT_SCRIPT)
             self._acquire = redis.register_script((_SCRIPTS / "slot_acquire.lua").read_text())
 
     @classmethod
     def off(cls) -> RateLimiter:
         return cls(None)
 
-    async def check_session_request(self, ip: str) -> None:
-        """One ``POST /uuid`` from ``ip``."""
-        if self.limits is not None:
-            await self._count("uuid_ip", self.limits.uuid_ip, ip)
+    def session_request(self, ip: str) -> RateCount | None:
+        """One ``POST /uuid`` from ``ip``, counted by the script creating its session; None: no limits."""
+        return None if self.limits is None else self._counted("uuid_ip", self.limits.uuid_ip, ip)
+
+    def user_action(self, sub: str) -> RateCount | None:
+        """One app action by the user ``sub``, counted by its transition's script; None: no limits."""
+        return None if self.limits is None else self._counted("action_user", self.limits.action_user, sub)
 
     async def check_qr_render(self, ip: str) -> None:
         """One QR image rendered for ``ip`` (one served from the cache is free)."""
@@ -154,12 +196,20 @@ class RateLimiter:
         """The key of one rule for one client or session; ``tag`` is its Cluster hash tag."""
         return self._keys.rate_limit(rule, tag)
 
+    def _counted(self, rule: str, rate: Rate, who: str) -> RateCount:
+        return RateCount(
+            self._key(rule, _client_id(who)),
+            math.ceil(rate.period * 1000),
+            rate.count,
+            functools.partial(self._count, rule, rate, who),
+        )
+
     async def _count(self, rule: str, rate: Rate, who: str) -> None:
         key = self._key(rule, _client_id(who))
         async with storage_errors():
             wait_ms = await self._hit(keys=[key], args=[math.ceil(rate.period * 1000), rate.count])
         if wait_ms:
-            raise RateLimited(int(wait_ms) / 1000)
+            raise RateCount.refused(int(wait_ms))
 
     async def _take(self, key: str, limit: int, holder: str) -> bool:
         now_ms = int(time.time() * 1000)

@@ -14,36 +14,29 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from importlib import resources
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from login.errors import (
     InvalidGrant,
     InvalidTransition,
     NotScanned,
-    OutcomeUnknown,
     SessionNotFound,
-    StorageFull,
-    StorageReadOnly,
-    StorageUnavailable,
     UserMismatch,
 )
-from login.models import Action, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
+from login.models import Action, Cursor, Identity, Moved, NewSession, Outcome, Requester, SessionView, Status
+from redis_map.audit import AUDIT_LUA
 from redis_map.connection.connect import RedisClient
-from redis_map.connection.failures import STORAGE_ERRORS, Refusal, refusal_of, reply_code
+from redis_map.errors import change_errors as change_errors  # re-exported: other stores use them
+from redis_map.errors import storage_errors as storage_errors
 from redis_map.keys import KeySpace
+from redis_map.ratelimit import RATE_HIT_LUA, RateCount
 
 #: longest user agent kept for the phone to show
 MAX_USER_AGENT = 512
@@ -80,12 +73,15 @@ def _user(fields: Mapping[str, str]) -> Identity | None:
 
 
 def _script(name: str) -> str:
-    """A Lua script with the prelude defining S (stored statuses) and A (actions) from the Python enums."""
+    """A Lua script with the prelude defining S (stored statuses), A (actions) and O (audited outcomes) from the
+    Python enums, and the functions of AUDIT_LUA and RATE_HIT_LUA."""
     statuses = {status.name: int(status) for status in Status if status is not Status.EXPIRED}
     statuses["EXCHANGED"] = EXCHANGED
     status_table = ", ".join(f"{key} = {number}" for key, number in statuses.items())
     action_table = ", ".join(f"{action.name} = '{action.value}'" for action in Action)
-    return f"local S = {{{status_table}}}\nlocal A = {{{action_table}}}\n" + (_SCRIPTS / name).read_text()
+    outcome_table = ", ".join(f"{outcome.name} = '{outcome.value}'" for outcome in Outcome)
+    prelude = f"local S = {{{status_table}}}\nlocal A = {{{action_table}}}\nlocal O = {{{outcome_table}}}\n"
+    return prelude + AUDIT_LUA + RATE_HIT_LUA + (_SCRIPTS / name).read_text()
 
 
 def script_sha(name: str) -> str:
@@ -100,66 +96,6 @@ class Exchanged:
     user: Identity
     login: str
     first: bool
-
-
-_storage_log = logging.getLogger("qrlogin.storage")
-
-#: the domain error each kind of refusal is answered with
-_REFUSAL_ERRORS: Mapping[Refusal, Callable[[], StorageUnavailable]] = {
-    Refusal.FULL: StorageFull,
-    Refusal.READ_ONLY: StorageReadOnly,
-    Refusal.UNAVAILABLE: partial(StorageUnavailable, "The session store is busy; try again shortly."),
-}
-
-
-@asynccontextmanager
-async def storage_errors() -> AsyncIterator[None]:
-    """Turn Redis failing into a StorageUnavailable (503), saying which kind when that helps operators.
-
-    Unreachable or slow: StorageUnavailable; out of memory: StorageFull; refusing
-    writes (a replica, persistence failing): StorageReadOnly; busy (a long script,
-    loading): StorageUnavailable.  Each failure is logged here as one line, without
-    a traceback: it is Redis's state, not our bug.  Any other error reply is a bug
-    of ours and goes on as it is (a 500 with its traceback).
-    """
-    try:
-        yield
-    except STORAGE_ERRORS as exc:
-        _storage_log.warning("redis unreachable: %s: %.200s", type(exc).__name__, exc)
-        raise StorageUnavailable() from exc
-    except ResponseError as exc:
-        refusal = refusal_of(exc)
-        if refusal is None:
-            raise
-        error = _REFUSAL_ERRORS[refusal]()
-        _storage_log.warning("redis refused a command: %s (answered %s)", reply_code(exc), error.error)
-        raise error from exc
-
-
-def _reply_may_be_lost(exc: BaseException | None) -> bool:
-    """Whether a failure may have come after the command reached Redis, so its effect is unknown.
-
-    Failing to connect, or to get a connection from the pool, sends nothing;
-    a read that times out or a connection that breaks while waiting may follow
-    a command Redis has run.
-    """
-    # redis-py's asyncio client raises the builtin TimeoutError on a read timeout, its own on a connect timeout.
-    if not isinstance(exc, RedisConnectionError | RedisTimeoutError | TimeoutError):
-        return False
-    text = str(exc)
-    return "connecting" not in text and "No connection available" not in text
-
-
-@asynccontextmanager
-async def change_errors() -> AsyncIterator[None]:
-    """``storage_errors()`` for a command that changes state: an answer lost after sending is OutcomeUnknown."""
-    try:
-        async with storage_errors():
-            yield
-    except StorageUnavailable as exc:
-        if type(exc) is StorageUnavailable and _reply_may_be_lost(exc.__cause__):
-            raise OutcomeUnknown() from exc.__cause__
-        raise
 
 
 class SessionStore:
@@ -185,6 +121,11 @@ class SessionStore:
         self._transition = redis.register_script(_script("transition.lua"))
         self._exchange = redis.register_script(_script("exchange.lua"))
         self._read = redis.register_script(_script("read.lua"))
+        self._create = redis.register_script(_script("create.lua"))
+        #: whether the scripts changing a session record it in the audit stream themselves (one server; on a
+        #: Cluster the stream and the deadline set are in other slots than the session: the caller records)
+        self.audits = not self.sharded
+        self._audit_keys = [self.keys.audit_stream, self.keys.audit_deadlines] if self.audits else []
 
     def key(self, uuid: str) -> str:
         return self.keys.session(uuid)
@@ -198,12 +139,23 @@ class SessionStore:
         async with storage_errors():
             await self._redis.ping()
 
-    async def create(self, requester: Requester) -> NewSession:
-        """Start a waiting session for the PC described by ``requester``."""
+    async def create(self, requester: Requester, count: RateCount | None = None) -> NewSession:
+        """Start a waiting session for the PC described by ``requester``, watched for expiry when ``audits``.
+
+        ``count``: the request counted on its client's rate limit first; past it, RateLimited and nothing created.
+        """
         uuid = secrets.token_hex(16)
         secret = secrets.token_urlsafe(32)
         ttl_ms = int(self.session_ttl * 1000)
-        fields: list[str | int] = [
+        if count is not None and not self.audits:
+            await count.check()  # on a Cluster the counter is in another slot
+            count = None
+        keys = [self.key(uuid), *self._audit_keys]
+        args: list[str | int] = [ttl_ms, int(time.time() * 1000) + ttl_ms, uuid, 0, 0]
+        if count is not None:
+            keys.append(count.key)
+            args[3:5] = [count.window_ms, count.limit]
+        args += [
             "status", int(Status.WAITING),
             "cursor_hash", _digest(secret),
             "ip", requester.ip,
@@ -211,10 +163,10 @@ class SessionStore:
             "created_at", repr(requester.created_at),
             "base", requester.reached_at,
         ]  # fmt: skip
-        async with storage_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key(uuid), items=fields)
-            pipe.pexpire(self.key(uuid), ttl_ms)
-            await pipe.execute()
+        async with storage_errors():
+            wait_ms = await self._create(keys=keys, args=args)
+        if wait_ms:
+            raise RateCount.refused(int(wait_ms))
         return NewSession(uuid=uuid, cursor=Cursor(uuid, secret), expires_in=math.ceil(self.session_ttl))
 
     async def read(self, uuid: str) -> SessionView:

@@ -167,3 +167,24 @@ async def test_limits_are_the_services(redis_url: str, namespace: str) -> None:
         await svc.login.create(requester())
         with pytest.raises(RateLimited):
             await svc.login.create(requester())
+
+
+async def test_a_session_refused_by_its_limit_is_never_created(redis_url: str, namespace: str) -> None:
+    """/uuid counts, creates and watches for expiry in one script: a refused request leaves nothing behind."""
+    settings = Settings(namespace=namespace, rate_limits=RateLimits(uuid_ip=Rate(2, 60)))
+    async with open_service(
+        settings, redis_url, tokens=TokenIssuer(ttl=300), authenticator=DemoAuthenticator(), listen=False
+    ) as svc:
+        created = [await svc.login.create(requester()) for _ in range(2)]
+        for _ in range(3):
+            with pytest.raises(RateLimited) as refused:
+                await svc.login.create(requester())
+            assert 0 < refused.value.retry_after <= 60
+        redis = svc.store._redis
+        sessions = [key async for key in redis.scan_iter(match=f"{namespace}:session:*")]
+        assert sorted(sessions) == sorted(svc.store.key(session.uuid) for session in created)
+        watched = await redis.zrange(svc.store.keys.audit_deadlines, 0, -1, withscores=True)
+        assert sorted(uuid for uuid, _ in watched) == sorted(session.uuid for session in created)
+        ttl = svc.store.session_ttl * 1000
+        assert all(time.time() * 1000 < deadline <= time.time() * 1000 + ttl for _, deadline in watched)
+        assert outcomes(svc, "created") == 2
