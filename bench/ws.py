@@ -76,7 +76,11 @@ IDLE_SECONDS = 10.0
 #: seconds of each full-login loop in --quick
 QUICK_LOGINS = 3.0
 #: the CPU windows' figures shown: (key, label)
-CPU_ROWS = (("idle_cpu_ms_per_s", "CPU, nothing connected"), ("heartbeat_cpu_ms_per_s", "CPU, the sockets parked"))
+CPU_ROWS = (
+    ("idle_cpu_ms_per_s", "CPU, nothing connected"),
+    ("heartbeat_cpu_ms_per_s", "CPU, the sockets parked"),
+    ("sockets_cpu_ms_per_s", "CPU of the parked sockets (the difference)"),
+)
 #: the full-login figures shown: (key, label, format)
 LOGIN_ROWS = (
     ("logins_per_s", "logins/s", ".1f"),
@@ -156,21 +160,33 @@ async def cpu_ms_per_s(pid: int, seconds: float) -> float:
     return (cpu_seconds(pid) - before) * 1000 / seconds
 
 
+async def park(kind: str, port: int, firsts: list[dict[str, Any]]) -> tuple[list[Socket], float, int]:
+    """Sockets sent these first messages, once the server counts them all parked; the seconds that took,
+    and how many the server counts."""
+    started = time.perf_counter()
+    sockets = await gather_bounded(CONNECT_CONCURRENCY, (functools.partial(connect, port, f) for f in firsts))
+    control = await Connection(HOST, port).open()
+    stats = await control.call("GET", f"/debug/stats?waiters={len(firsts)}&timeout={PARK_TIMEOUT:.0f}")
+    control.close()
+    if not stats["reached"]:
+        raise HTTPError(f"{kind}: only {stats['waiters']} of {len(firsts)} sockets parked")
+    return sockets, time.perf_counter() - started, stats["waiters"]
+
+
 async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, windows: Windows) -> dict[str, Any]:
     warm = max(1, min(WARMUP, n // 10))
+    # Fewer sockets than wakes: park and wake all N again, until a small N's p99 rests on as many samples.
+    rounds = -(-wakes // n)
     if kind == "service":
-        keys = await scanned_sessions(port, n + warm)
+        keys = await scanned_sessions(port, n * rounds + warm)
         firsts = [{"cursor": cursor, "status": SCANNED} for cursor, _ in keys]
     else:
-        keys = [(str(i), str(i)) for i in range(n + warm)]
+        keys = [(str(i), str(i)) for i in range(n * rounds + warm)]
         firsts = [{"key": key} for key, _ in keys]
     # Warm both servers up alike: a few sockets parked and woken before anything is measured.
     waker = await Connection(HOST, port).open()
-    for index in range(n, n + warm):
-        socket = await connect(port, firsts[index])
-        control = await Connection(HOST, port).open()
-        await control.call("GET", "/debug/stats?waiters=1&timeout=30")
-        control.close()
+    for index in range(n * rounds, n * rounds + warm):
+        (socket,), _, _ = await park(kind, port, [firsts[index]])
         await wake(kind, waker, socket, keys[index][1])
         socket.close()
     waker.close()
@@ -179,37 +195,30 @@ async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, wind
     if windows.idle > 0:  # what the server spends with nothing connected: its own timers
         result["idle_cpu_ms_per_s"] = await cpu_ms_per_s(pid, windows.idle)
     result["rss_before"] = rss_bytes(pid)
-    started = time.perf_counter()
-    parking = (functools.partial(connect, port, first) for first in firsts[:n])
-    sockets = await gather_bounded(CONNECT_CONCURRENCY, parking)
-    # Opened now: the service closes HTTP connections idle for 15 s.
-    control = await Connection(HOST, port).open()
-    stats = await control.call("GET", f"/debug/stats?waiters={n}&timeout={PARK_TIMEOUT:.0f}")
-    if not stats["reached"]:
-        raise HTTPError(f"{kind}: only {stats['waiters']} of {n} sockets parked")
-    result["park_seconds"] = time.perf_counter() - started
-    result["parked"] = stats["waiters"]
-    control.close()
+    sockets, result["park_seconds"], result["parked"] = await park(kind, port, firsts[:n])
     result["rss_parked"] = rss_bytes(pid)
     result["rss_per_socket"] = (result["rss_parked"] - result["rss_before"]) / n
     progress(f"{kind} N={n}: parked in {result['park_seconds']:.1f} s, {result['rss_per_socket'] / 1024:.2f} KiB each")
-
     if windows.heartbeat > 0:
         # The sockets left parked, through a few ping intervals: the heartbeat's cost (and the loop's idle ticks).
         result["heartbeat_cpu_ms_per_s"] = await cpu_ms_per_s(pid, windows.heartbeat)
         progress(f"{kind} N={n}: {result['heartbeat_cpu_ms_per_s']:.1f} ms of CPU a second while parked")
 
-    control = await Connection(HOST, port).open()
+    # Opened now: the service closes HTTP connections idle for 15 s.
+    control, waker = [await Connection(HOST, port).open() for _ in range(2)]
     await control.call("GET", "/debug/stats?reset=1")  # the service's probe: its figures are the wakes'
-    waker = await Connection(HOST, port).open()
-    step = max(1, n // wakes)
-    latencies = [await wake(kind, waker, sockets[index], keys[index][1]) for index in range(0, n, step)[:wakes]]
+    latencies: list[float] = []
+    for round_ in range(rounds):
+        if round_:
+            sockets, _, _ = await park(kind, port, firsts[n * round_ : n * (round_ + 1)])
+        for index in range(0, n, max(1, n // wakes))[: wakes - len(latencies)]:
+            latencies.append(await wake(kind, waker, sockets[index], keys[n * round_ + index][1]))
+        for socket in sockets:
+            socket.close()
     result["wake"] = summary(latencies)
     probe = await control.call("GET", "/debug/stats")
     if "gc_max_ms" in probe:  # was a wake's tail a garbage collection, or the loop late?
         result.update({name: probe[name] for name in ("gc_max_ms", "gc_count", "loop_lag_max_ms", "loop_busy_max_ms")})
-    for socket in sockets:
-        socket.close()
     waker.close()
     control.close()
     progress(f"{kind} N={n}: wake p99 {result['wake']['p99_ms']:.2f} ms")
@@ -258,6 +267,14 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, float, str, float, bool
     if parked:
         small, large = parked[0], parked[-1]
         n = large["n"]
+        if all("idle_cpu_ms_per_s" in large[kind] and "heartbeat_cpu_ms_per_s" in large[kind] for kind in KINDS):
+            # What the parked sockets cost beyond the server's own timers (the service's loop probe).
+            for kind in KINDS:
+                large[kind]["sockets_cpu_ms_per_s"] = (
+                    large[kind]["heartbeat_cpu_ms_per_s"] - large[kind]["idle_cpu_ms_per_s"]
+                )
+            bare_cost = large["reference"]["sockets_cpu_ms_per_s"]
+            large["ratios"]["sockets_cpu"] = large["service"]["sockets_cpu_ms_per_s"] / bare_cost if bare_cost else 0
         growth = {kind: large[kind]["wake"]["p99_ms"] / small[kind]["wake"]["p99_ms"] for kind in KINDS}
         results["wake_p99_growth"] = growth
         targets += [
@@ -295,7 +312,8 @@ def table(results: dict[str, Any], targets: list[tuple[str, float, str, float, b
             )
         for name, figure in CPU_ROWS:
             if name in ours:
-                lines.append(f"|  | {figure} (ms per s) | {ours[name]:.1f} | {bare[name]:.1f} |  |")
+                ratio = f"{entry['ratios']['sockets_cpu']:.2f}x" if name == "sockets_cpu_ms_per_s" else ""
+                lines.append(f"|  | {figure} (ms per s) | {ours[name]:.1f} | {bare[name]:.1f} | {ratio} |")
     if "wake_p99_growth" in results:
         growth = results["wake_p99_growth"]
         lines.append(
