@@ -18,7 +18,7 @@ from login.errors import InvalidGrant
 from login.events import LoginEvents, Outcome
 from login.models import CODE_PATTERN, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from login.qr import QrRenderer
-from redis_map.ratelimit import RateLimiter
+from redis_map.ratelimit import RateCount, RateLimiter
 from redis_map.store import Exchanged, SessionStore
 
 
@@ -103,7 +103,7 @@ class LoginService:
     async def scan(self, uuid: str, authorization: str, ip: str) -> Scanned:
         """waiting -> scanned by the credential's user (again by the same user: unchanged)."""
         user = await self._identify(authorization, ip)
-        return Scanned(await self.store.scan(uuid, user), user)
+        return Scanned(await self.store.scan(uuid, user, self.limiter.user_action(user.sub)), user)
 
     async def confirm(self, uuid: str, authorization: str, ip: str) -> Status:
         """scanned -> confirmed, by the user who scanned; the PC's waiters wake with a one-time code.
@@ -136,9 +136,11 @@ class LoginService:
         """
         if not CODE_PATTERN.fullmatch(code):
             raise InvalidGrant()
-        exchanged = await self.store.exchange(cursor, code, keep)
+        exchanged = await self.store.exchange(cursor, code, keep, ip)
         if exchanged.first:
-            await self.events.outcome(Outcome.EXCHANGED, cursor.uuid, user=exchanged.user.sub, ip=ip)
+            await self.events.outcome(
+                Outcome.EXCHANGED, cursor.uuid, user=exchanged.user.sub, ip=ip, written=self.store.audits
+            )
         return exchanged
 
     def _signed_login(self, user: Identity) -> str:
@@ -147,7 +149,7 @@ class LoginService:
 
     async def _decide(
         self,
-        move: Callable[[str, Identity], Awaitable[Moved]],
+        move: Callable[[str, Identity, str, RateCount | None], Awaitable[Moved]],
         outcome: Outcome,
         uuid: str,
         authorization: str,
@@ -155,14 +157,13 @@ class LoginService:
     ) -> Status:
         """The app's decision on a session: made once by its user, recorded once, a retry answered alike."""
         user = await self._identify(authorization, ip)
-        moved = await move(uuid, user)
+        moved = await move(uuid, user, ip, self.limiter.user_action(user.sub))
         if moved.changed:
-            await self.events.outcome(outcome, uuid, user=user.sub, ip=ip)
+            await self.events.outcome(outcome, uuid, user=user.sub, ip=ip, written=self.store.audits)
         return moved.status
 
     async def _identify(self, authorization: str, ip: str) -> Identity:
-        """The app's user, once the per-IP limit, the auth server and the per-user limit agree."""
+        """The app's user, once the per-IP limit and the auth server agree (the per-user limit is counted by the
+        step's transition, first: the user is known only now, and a refused step changes nothing)."""
         await self.limiter.check_action(ip)
-        user = await self.authenticator.identify(authorization)
-        await self.limiter.check_user_action(user.sub)
-        return user
+        return await self.authenticator.identify(authorization)

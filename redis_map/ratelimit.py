@@ -181,11 +181,6 @@ class RateLimiter:
         if self.limits is not None:
             await self._count("action_ip", self.limits.action_ip, ip)
 
-    async def check_user_action(self, sub: str) -> None:
-        """One app action by the user ``sub``, once the auth server named them."""
-        if self.limits is not None:
-            await self._count("action_user", self.limits.action_user, sub)
-
     def wait_slots(self, ip: str) -> WaitSlots:
         """The slots one ``/wait`` holds: its client IP's on entry, its session's on :meth:`WaitSlots.admit`."""
         if self.limits is None:

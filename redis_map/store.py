@@ -190,23 +190,28 @@ class SessionStore:
             raise SessionNotFound()
         return view
 
-    async def scan(self, uuid: str, user: Identity) -> SessionView:
-        """waiting -> scanned (or already scanned by ``user``); the session as it then is."""
-        _, reply = await self._move(uuid, Action.SCAN, user)
+    async def scan(self, uuid: str, user: Identity, count: RateCount | None = None) -> SessionView:
+        """waiting -> scanned (or already scanned by ``user``); the session as it then is.
+
+        ``count``, here and for confirm and cancel: the user's request counted on their rate limit first; past it,
+        RateLimited and nothing changed.
+        """
+        _, reply = await self._move(uuid, Action.SCAN, user, count=count)
         ttl_ms, fields = _fields(reply)
         return self._view(uuid, fields, ttl_ms)
 
-    async def confirm(self, uuid: str, user: Identity) -> Moved:
-        """scanned -> confirmed with a new one-time code; a retry by ``user`` once confirmed changes nothing."""
-        moved, _ = await self._move(uuid, Action.CONFIRM, user, code=secrets.token_urlsafe(16))
+    async def confirm(self, uuid: str, user: Identity, ip: str = "", count: RateCount | None = None) -> Moved:
+        """scanned -> confirmed with a new one-time code, audited (when ``audits``) as from ``ip``; a retry by
+        ``user`` once confirmed changes nothing."""
+        moved, _ = await self._move(uuid, Action.CONFIRM, user, code=secrets.token_urlsafe(16), ip=ip, count=count)
         return moved
 
-    async def cancel(self, uuid: str, user: Identity) -> Moved:
-        """waiting/scanned -> denied; a retry by ``user`` once denied changes nothing."""
-        moved, _ = await self._move(uuid, Action.CANCEL, user)
+    async def cancel(self, uuid: str, user: Identity, ip: str = "", count: RateCount | None = None) -> Moved:
+        """waiting/scanned -> denied, audited (when ``audits``); a retry by ``user`` once denied changes nothing."""
+        moved, _ = await self._move(uuid, Action.CANCEL, user, ip=ip, count=count)
         return moved
 
-    async def exchange(self, cursor: Cursor, code: str, sign: Callable[[Identity], str]) -> Exchanged:
+    async def exchange(self, cursor: Cursor, code: str, sign: Callable[[Identity], str], ip: str = "") -> Exchanged:
         """The confirmed session's one-time code for the login ``sign`` makes; exactly one exchange happens.
 
         A retry with the same cursor and code within EXCHANGE_GRACE gets the
@@ -229,10 +234,11 @@ class SessionStore:
             raise InvalidGrant()
         args: list[str | int] = [
             code, _digest(code), login, int(EXCHANGE_GRACE * 1000),
-            self.channel_for(cursor.uuid), cursor.uuid, self._publish,
+            self.channel_for(cursor.uuid), cursor.uuid, self._publish, ip, user.sub,
         ]  # fmt: skip
+        keys = [self.key(cursor.uuid), *self._audit_keys]
         async with change_errors():
-            outcome, *kept = await self._exchange(keys=[self.key(cursor.uuid)], args=args)
+            outcome, *kept = await self._exchange(keys=keys, args=args)
         if outcome == "refused" or not kept:
             raise InvalidGrant()
         return Exchanged(user=user, login=kept[0], first=outcome == "ok")
@@ -246,21 +252,26 @@ class SessionStore:
         ttl_ms, fields = _fields(reply)
         return fields, ttl_ms
 
-    async def _move(self, uuid: str, action: Action, user: Identity, code: str = "") -> tuple[Moved, list[str]]:
+    async def _move(
+        self, uuid: str, action: Action, user: Identity, code: str = "", ip: str = "", count: RateCount | None = None
+    ) -> tuple[Moved, list[str]]:
         """Runs transition.lua; the status it left, whether it changed it, and what else it returned."""
+        if count is not None and not self.audits:
+            await count.check()  # on a Cluster the counter is in another slot
+            count = None
         args: list[str | int] = [
-            action,
-            user.sub,
-            user.name,
-            user.picture,
-            code,
-            int(self.code_ttl * 1000),
-            self.channel_for(uuid),
-            uuid,
-            self._publish,
-        ]
+            action, user.sub, user.name, user.picture, code, int(self.code_ttl * 1000),
+            self.channel_for(uuid), uuid, self._publish,
+            ip, int((time.time() + self.code_ttl) * 1000), 0, 0,
+        ]  # fmt: skip
+        keys = [self.key(uuid), *self._audit_keys]
+        if count is not None:
+            keys.append(count.key)
+            args[11:13] = [count.window_ms, count.limit]
         async with change_errors():
-            outcome, status, *rest = await self._transition(keys=[self.key(uuid)], args=args)
+            outcome, status, *rest = await self._transition(keys=keys, args=args)
+        if outcome == "rate_limited":
+            raise RateCount.refused(int(status))
         error = _TRANSITION_ERRORS.get(outcome)
         if error is not None:
             raise error()

@@ -132,6 +132,23 @@ async def test_logins_across_instances_on_a_cluster_wake_and_spread_over_masters
         assert again.code == 200 and again.body["token"] == token.body["token"]  # a retry: the one login
 
 
+async def test_a_login_on_a_cluster_is_audited_once_by_its_steps(cluster_instances: list[Instance]) -> None:
+    """The stream and the deadline set are in other slots than a session: the steps record apart, once each."""
+    pc_side, app_side = cluster_instances
+    assert not pc_side.store.audits
+    session = await pc_side.new_session()
+    deadlines = pc_side.store.keys.audit_deadlines
+    assert await pc_side.store._redis.zscore(deadlines, session["uuid"]) is not None
+    for action in ("/scan", "/confirm"):
+        assert (await app_side.post(action, {"uuid": session["uuid"]}, user="alice-token")).code == 200
+    code = (await pc_side.wait(session["cursor"], status=1)).body["code"]
+    for _ in range(2):  # the second a retry
+        assert (await pc_side.post("/token", {"cursor": session["cursor"], "code": code})).code == 200
+    mine = [e.outcome for e in await pc_side.audit.tail(100) if e.fields.get("uuid") == session["uuid"]]
+    assert mine == ["confirmed", "exchanged"]
+    assert await pc_side.store._redis.zscore(deadlines, session["uuid"]) is None
+
+
 async def test_racing_confirms_on_a_cluster_make_one_change(cluster_instances: list[Instance]) -> None:
     first, second = cluster_instances
     session = await first.new_session()

@@ -188,3 +188,48 @@ async def test_a_session_refused_by_its_limit_is_never_created(redis_url: str, n
         ttl = svc.store.session_ttl * 1000
         assert all(time.time() * 1000 < deadline <= time.time() * 1000 + ttl for _, deadline in watched)
         assert outcomes(svc, "created") == 2
+
+
+async def test_outcomes_are_audited_once_by_the_scripts_that_make_them(login: LoginService, service: Service) -> None:
+    """Confirm, cancel and exchange write their audit entry in their own script: once, retries writing nothing."""
+    session = await login.create(requester())
+    await login.scan(session.uuid, ALICE, IP)
+    for _ in range(2):
+        assert await login.confirm(session.uuid, ALICE, IP) is Status.CONFIRMED
+    deadlines = service.store.keys.audit_deadlines
+    watched = await service.store._redis.zscore(deadlines, session.uuid)
+    assert watched is not None and watched > (time.time() + service.store.code_ttl - 5) * 1000  # its new expiry
+    code = (await service.store.read(session.uuid)).code
+    assert code is not None
+    for _ in range(2):
+        await login.exchange(session.cursor, code, "198.51.100.7")
+    denied = await login.create(requester())
+    for _ in range(2):
+        assert await login.cancel(denied.uuid, BOB, IP) is Status.DENIED
+    recorded = [(e.outcome, e.fields) for e in await service.audit.tail(10)]
+    assert recorded == [
+        ("confirmed", {"uuid": session.uuid, "user": "demo:alice", "ip": IP}),
+        ("exchanged", {"uuid": session.uuid, "user": "demo:alice", "ip": "198.51.100.7"}),
+        ("denied", {"uuid": denied.uuid, "user": "demo:bob", "ip": IP}),
+    ]
+    assert await service.store._redis.zrange(deadlines, 0, -1) == []  # final: no longer watched for expiry
+    assert (outcomes(service, "confirmed"), outcomes(service, "exchanged"), outcomes(service, "denied")) == (1, 1, 1)
+
+
+async def test_a_step_past_its_users_limit_changes_and_records_nothing(redis_url: str, namespace: str) -> None:
+    """The per-user count runs in the transition's script, first: at the limit the step is refused, whole."""
+    settings = Settings(namespace=namespace, rate_limits=RateLimits(action_user=Rate(2, 60)))
+    async with open_service(
+        settings, redis_url, tokens=TokenIssuer(ttl=300), authenticator=DemoAuthenticator(), listen=False
+    ) as svc:
+        session = await svc.login.create(requester())
+        await svc.login.scan(session.uuid, ALICE, IP)
+        await svc.login.scan(session.uuid, ALICE, IP)  # a retry: counted too
+        with pytest.raises(RateLimited):
+            await svc.login.confirm(session.uuid, ALICE, IP)
+        with pytest.raises(RateLimited):
+            await svc.login.cancel(session.uuid, ALICE, IP)
+        assert (await svc.store.read(session.uuid)).status is Status.SCANNED
+        assert await svc.audit.tail(10) == []
+        with pytest.raises(UserMismatch):  # another user is not held back by alice's count
+            await svc.login.cancel(session.uuid, BOB, IP)

@@ -1,11 +1,19 @@
 -- Moves one login session to a new status, atomically, and announces it.
 -- The prelude store.py puts before this script defines S (the stored
--- statuses) and A (the actions), from the Python enums: nothing is repeated here.
--- KEYS[1]  the session hash
+-- statuses), A (the actions) and O (the audited outcomes), from the Python
+-- enums: nothing is repeated here; and rate_hit(), audit(), watch(), unwatch().
+-- KEYS[1]  the session hash; KEYS[2], KEYS[3] the audit stream and deadline
+--          set (absent on a Cluster: the caller records); KEYS[4] the user's
+--          rate counter (absent: no limits, or counted by the caller)
 -- ARGV     action, sub, name, picture, code, code_ttl_ms, channel, uuid,
 --          publish command ('PUBLISH', or 'SPUBLISH' on a Cluster: the
---          channel shares the key's slot)
--- Returns  {outcome, status}; outcome is 'ok' (changed and published),
+--          channel shares the key's slot), ip (for the audit entry),
+--          deadline_ms (a confirmed session's new expiry), window_ms, limit
+--          (of the rate counter)
+-- Returns  {'rate_limited', ms until the window closes} past the user's rate
+--          limit (counted first, as every request is; nothing else done);
+--          else {outcome, status}; outcome is 'ok' (changed, published and
+--          audited if a confirm or cancel),
 --          'same' (the same user's change was already made: a retry, nothing
 --          to do), 'not_found', 'invalid_state', 'user_mismatch' or
 --          'not_scanned'.  A scan that succeeds ('ok' or 'same') also returns
@@ -15,6 +23,14 @@ local key = KEYS[1]
 local action, sub, name, picture = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local code, code_ttl_ms, channel, uuid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local publish = ARGV[9] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH'
+local stream, deadlines, ip = KEYS[2], KEYS[3], ARGV[10]
+
+if KEYS[4] then
+  local wait_ms = rate_hit(KEYS[4], ARGV[12], ARGV[13])
+  if wait_ms > 0 then
+    return {'rate_limited', wait_ms}
+  end
+end
 
 local function scanned(outcome)
   local reply = {outcome, S.SCANNED, redis.call('PTTL', key)}
@@ -67,10 +83,14 @@ elseif action == A.CONFIRM then
   -- The PC now has code_ttl to collect the login, however little was left.
   redis.call('PEXPIRE', key, code_ttl_ms)
   redis.call(publish, channel, uuid .. ':' .. S.CONFIRMED)
+  audit(stream, {'outcome', O.CONFIRMED, 'uuid', uuid, 'user', sub, 'ip', ip})
+  watch(deadlines, uuid, ARGV[11])
   return {'ok', S.CONFIRMED}
 elseif action == A.CANCEL then
   redis.call('HSET', key, 'status', S.DENIED, 'denied_by', sub)
   redis.call(publish, channel, uuid .. ':' .. S.DENIED)
+  audit(stream, {'outcome', O.DENIED, 'uuid', uuid, 'user', sub, 'ip', ip})
+  unwatch(deadlines, uuid)
   return {'ok', S.DENIED}
 end
 return redis.error_reply('unknown action ' .. action)
