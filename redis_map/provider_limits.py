@@ -5,7 +5,9 @@ TTL, clients named by a hash: requests per client IP, requests per client,
 and failed client authentications per (IP, client), which, past their limit,
 refuse that IP's next attempts for that client until the window ends; so
 repeated bad secrets are slowed without anyone being able to lock a client
-out for everyone by sending bad secrets in its name.
+out for everyone by sending bad secrets in its name.  A request is counted
+against its IP once its client is named (a request refused before costs no
+Redis), in the same round trip as the look at that IP's failures for it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from login.errors import RateLimited
+from redis_map.batch import in_one_trip
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.ratelimit import RATE_HIT_SCRIPT
@@ -41,21 +44,22 @@ class ProviderLimits:
         self.enabled = enabled
         self._hit = redis.register_script(RATE_HIT_SCRIPT)
 
-    async def check_ip(self, ip: str) -> None:
-        await self._count("oidc_ip", ENDPOINT_IP, ip)
-
     async def check_client(self, client_id: str) -> None:
         await self._count("oidc_client", ENDPOINT_CLIENT, client_id)
 
     async def check(self, ip: str, client_id: str) -> None:
-        """Refuses an IP that failed too often for this client, until its window ends (counts nothing)."""
+        """Counts the request against its IP, and refuses an IP that failed too often for this client, until
+        its window ends; in one round trip."""
         if not self.enabled:
             return
         key = self._keys.rate_limit("oidc_secret", _tag(ip, client_id))
-        async with storage_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(key)
-            pipe.pttl(key)
-            count, ttl_ms = await pipe.execute()
+        ip_key = self._keys.rate_limit("oidc_ip", _tag(ip))
+        async with storage_errors():
+            wait_ms, count, ttl_ms = await in_one_trip(
+                self._redis, [(self._hit, [ip_key], [int(WINDOW * 1000), ENDPOINT_IP]), ("GET", [key]), ("PTTL", [key])]
+            )
+        if wait_ms:
+            raise RateLimited(int(wait_ms) / 1000)
         if count is not None and int(count) >= SECRET_FAILURES and int(ttl_ms) > 0:
             raise RateLimited(int(ttl_ms) / 1000, "Too many failed client authentications; try again later.")
 

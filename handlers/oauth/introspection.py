@@ -10,7 +10,6 @@ class IntrospectionHandler(OAuthHandler):
     async def post(self) -> None:
         provider, ip = self.provider, self.request.remote_ip or ""
         form = self.form()
-        await provider.limits.check_ip(ip)
         caller = await authenticate_client(
             form, self.request.headers.get("Authorization", ""), ip, provider.clients, provider.limits
         )

@@ -31,8 +31,6 @@ GRANT_TYPES: dict[str, GrantType] = {
 class TokenLimits(SecretFailures, Protocol):
     """The token endpoint's abuse limits (``redis_map.provider_limits``), bad secrets among them."""
 
-    async def check_ip(self, ip: str) -> None: ...
-
     async def check_client(self, client_id: str) -> None: ...
 
 
@@ -45,7 +43,6 @@ class TokenEndpoint:
         self.limits = limits
 
     async def token(self, form: Form, authorization: str, ip: str) -> dict[str, Any]:
-        await self.limits.check_ip(ip)
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequest("The grant_type parameter is missing.")

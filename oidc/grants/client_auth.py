@@ -26,7 +26,9 @@ MAX_AUTHORIZATION = 1024
 class SecretFailures(Protocol):
     """Slows repeated bad secrets: refused for a while once one IP has failed too often for one client."""
 
-    async def check(self, ip: str, client_id: str) -> None: ...
+    async def check(self, ip: str, client_id: str) -> None:
+        """Counts the request against ``ip`` too (RateLimited past either limit)."""
+        ...
 
     async def failed(self, ip: str, client_id: str) -> None: ...
 
