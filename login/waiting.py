@@ -114,7 +114,11 @@ class ChangeWaiter:
                     generation = watch.generation
                     try:
                         async with self._reads:
-                            view = _without_requester(await self.store.read_for_cursor(cursor))
+                            if view is None:  # the first read takes the wait's slots too
+                                read = await self.store.read_to_wait(cursor, known, slots)
+                            else:
+                                read = await self.store.read_for_cursor(cursor)
+                            view = _without_requester(read)
                     except StorageUnavailable:
                         if view is None:
                             raise

@@ -52,6 +52,23 @@ local function rate_hit(key, window_ms, limit)
 end
 """
 
+#: Lua function for a script that takes a concurrency slot with what it does, put before it: ``slot_take(key,
+#: now_ms, hold_ms, limit, holder)`` takes one slot of a sorted set of holders scored by when their slot lapses
+#: (so a process that dies holding slots leaks none for longer than ``hold_ms``), if one is free: 1, else 0
+SLOT_TAKE_LUA = """
+local function slot_take(key, now_ms, hold_ms, limit, holder)
+  local now, hold = tonumber(now_ms), tonumber(hold_ms)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(limit) then
+    return 0
+  end
+  redis.call('ZADD', key, now + hold, holder)
+  -- The set outlives its newest holder by nothing: every key has a TTL.
+  redis.call('PEXPIRE', key, hold)
+  return 1
+end
+"""
+
 #: the script counting one request on its own: KEYS[1] the counter; ARGV window_ms, limit
 RATE_HIT_SCRIPT = RATE_HIT_LUA + (_SCRIPTS / "rate_hit.lua").read_text()
 
@@ -157,7 +174,7 @@ class RateLimiter:
         self.slot_hold = wait_timeout + SLOT_SLACK
         if redis is not None:
             self._hit = redis.register_script(RATE_HIT_SCRIPT)
-            self._acquire = redis.register_script((_SCRIPTS / "slot_acquire.lua").read_text())
+            self._acquire = redis.register_script(SLOT_TAKE_LUA + (_SCRIPTS / "slot_acquire.lua").read_text())
 
     @classmethod
     def off(cls) -> RateLimiter:
@@ -221,8 +238,22 @@ class RateLimiter:
                 await in_one_trip(self._redis, [("ZREM", [key, holder]) for key in keys])
 
 
+@dataclass(frozen=True, slots=True)
+class WaitClaim:
+    """What a script reading a wait's session needs to take its slots in the same step (``slot_take`` of
+    SLOT_TAKE_LUA): the IP's slots and the session's, their caps, the holder, now and how long a slot is held."""
+
+    ip_key: str
+    session_key: str
+    args: list[str | int]
+
+
 class WaitSlots:
-    """An async context holding a ``/wait``'s concurrency slots; releases them on exit, in one round trip."""
+    """An async context holding a ``/wait``'s concurrency slots; releases them on exit, in one round trip.
+
+    The client IP's slot is taken first (:meth:`enter`), the session's once the cursor proved right
+    (:meth:`admit`); or both by the script of the wait's first read (:meth:`claim`, then :meth:`taken`).
+    """
 
     def __init__(self, limiter: RateLimiter, limits: RateLimits, ip: str) -> None:
         self._limiter = limiter
@@ -233,8 +264,11 @@ class WaitSlots:
         self._admitted: str | None = None
 
     async def __aenter__(self) -> WaitSlots:
-        await self._take(self._limiter._key("wait_ip", _client_id(self._ip)), self._limits.wait_ip)
         return self
+
+    async def enter(self) -> None:
+        """Take the client IP's slot."""
+        await self._take(self._ip_key(), self._limits.wait_ip)
 
     async def admit(self, uuid: str) -> None:
         """Take the session's slot (once): call it only with a cursor known to be right.
@@ -244,8 +278,25 @@ class WaitSlots:
         """
         if self._admitted == uuid:
             return
-        await self._take(self._limiter._key("wait_session", uuid), self._limits.wait_session)
+        await self._take(self._session_key(uuid), self._limits.wait_session)
         self._admitted = uuid
+
+    def claim(self, uuid: str) -> WaitClaim | None:
+        """The slots of a wait on ``uuid`` for its first read's script to take; None: no limits, nothing to take."""
+        args: list[str | int] = [
+            int(time.time() * 1000), int(self._limiter.slot_hold * 1000),
+            self._limits.wait_ip, self._limits.wait_session, self._holder,
+        ]  # fmt: skip
+        return WaitClaim(self._ip_key(), self._session_key(uuid), args)
+
+    def taken(self, claim: WaitClaim, uuid: str, count: int) -> None:
+        """What the script took: 2 both slots, 1 the IP's (the session's not wanted), 0 none (RateLimited)."""
+        if count == 0:
+            raise _too_many()
+        self._held.append(claim.ip_key)
+        if count == 2:
+            self._held.append(claim.session_key)
+            self._admitted = uuid
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -254,10 +305,20 @@ class WaitSlots:
             await self._limiter._give_back(self._held, self._holder)
             self._held.clear()
 
+    def _ip_key(self) -> str:
+        return self._limiter._key("wait_ip", _client_id(self._ip))
+
+    def _session_key(self, uuid: str) -> str:
+        return self._limiter._key("wait_session", uuid)
+
     async def _take(self, key: str, limit: int) -> None:
         if not await self._limiter._take(key, limit, self._holder):
-            raise RateLimited(WAIT_RETRY_AFTER, "Too many long-polls at once; try again shortly.")
+            raise _too_many()
         self._held.append(key)
+
+
+def _too_many() -> RateLimited:
+    return RateLimited(WAIT_RETRY_AFTER, "Too many long-polls at once; try again shortly.")
 
 
 class _UnlimitedSlots(WaitSlots):
@@ -269,7 +330,13 @@ class _UnlimitedSlots(WaitSlots):
     async def __aenter__(self) -> WaitSlots:
         return self
 
+    async def enter(self) -> None:
+        return None
+
     async def admit(self, uuid: str) -> None:
+        return None
+
+    def claim(self, uuid: str) -> WaitClaim | None:
         return None
 
     async def __aexit__(

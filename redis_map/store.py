@@ -36,7 +36,7 @@ from redis_map.connection.connect import RedisClient
 from redis_map.errors import change_errors as change_errors  # re-exported: other stores use them
 from redis_map.errors import storage_errors as storage_errors
 from redis_map.keys import KeySpace
-from redis_map.ratelimit import RATE_HIT_LUA, RateCount
+from redis_map.ratelimit import RATE_HIT_LUA, SLOT_TAKE_LUA, RateCount, WaitSlots
 
 #: longest user agent kept for the phone to show
 MAX_USER_AGENT = 512
@@ -81,7 +81,7 @@ def _script(name: str) -> str:
     action_table = ", ".join(f"{action.name} = '{action.value}'" for action in Action)
     outcome_table = ", ".join(f"{outcome.name} = '{outcome.value}'" for outcome in Outcome)
     prelude = f"local S = {{{status_table}}}\nlocal A = {{{action_table}}}\nlocal O = {{{outcome_table}}}\n"
-    return prelude + AUDIT_LUA + RATE_HIT_LUA + (_SCRIPTS / name).read_text()
+    return prelude + AUDIT_LUA + RATE_HIT_LUA + SLOT_TAKE_LUA + (_SCRIPTS / name).read_text()
 
 
 def script_sha(name: str) -> str:
@@ -122,6 +122,7 @@ class SessionStore:
         self._exchange = redis.register_script(_script("exchange.lua"))
         self._read = redis.register_script(_script("read.lua"))
         self._create = redis.register_script(_script("create.lua"))
+        self._wait_read = redis.register_script(_script("wait_read.lua"))
         #: whether the scripts changing a session record it in the audit stream themselves (one server; on a
         #: Cluster the stream and the deadline set are in other slots than the session: the caller records)
         self.audits = not self.sharded
@@ -179,6 +180,25 @@ class SessionStore:
     async def read_for_cursor(self, cursor: Cursor) -> SessionView:
         """The session the cursor belongs to; EXPIRED if unknown or the cursor is wrong."""
         fields, ttl_ms = await self._fetch(cursor.uuid)
+        if not fields or not self._cursor_matches(cursor, fields):
+            return SessionView.expired(cursor.uuid)
+        return self._view(cursor.uuid, fields, ttl_ms)
+
+    async def read_to_wait(self, cursor: Cursor, known: Status, slots: WaitSlots) -> SessionView:
+        """``read_for_cursor()`` for a wait's first read, taking its concurrency slots (RateLimited past one).
+
+        The client IP's slot first; the session's if the cursor is right and the session still ``known`` (the
+        wait will park).  In the read's round trip on one server; on a Cluster (three slots) apart.
+        """
+        claim = None if self.sharded else slots.claim(cursor.uuid)
+        if claim is None:
+            await slots.enter()
+            return await self.read_for_cursor(cursor)
+        keys = [self.key(cursor.uuid), claim.ip_key, claim.session_key]
+        async with storage_errors():
+            reply = await self._wait_read(keys=keys, args=[_digest(cursor.secret), int(known), *claim.args])
+        slots.taken(claim, cursor.uuid, int(reply[0]))
+        ttl_ms, fields = _fields(reply[1:])
         if not fields or not self._cursor_matches(cursor, fields):
             return SessionView.expired(cursor.uuid)
         return self._view(cursor.uuid, fields, ttl_ms)

@@ -188,4 +188,3 @@ def low_fd_limit() -> Iterator[int]:
 def test_fd_limit_is_raised_to_the_hard_limit(low_fd_limit: int) -> None:
     assert raise_fd_limit() == low_fd_limit
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == low_fd_limit
-

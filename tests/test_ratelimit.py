@@ -16,6 +16,9 @@ from tests.conftest import MakeInstance
 from tests.process import ROOT
 from tests.service import Answer, Instance
 
+#: times a test asks Redis whether the waits' slots are held before giving up
+SLOT_CHECKS = 1000
+
 
 def assert_limited(answer: Answer, most: int) -> None:
     assert answer.code == 429, answer.body
@@ -91,11 +94,29 @@ async def test_rate_limit_off_sets_no_limit_and_no_key(make_instance: MakeInstan
     assert await limit_keys(service, namespace) == {}
 
 
+async def slots_held(instance: Instance, namespace: str, rule: str, count: int) -> bool:
+    """Whether the waits' slots of ``rule`` reach ``count`` holders, asking Redis at most SLOT_CHECKS times.
+
+    A wait is in the registry before its first read takes its slots (so a change during the read is not
+    missed): the registry's count alone does not say the slots are held.
+    """
+    client = connect(instance.store_url)
+    try:
+        for _ in range(SLOT_CHECKS):
+            keys = [key async for key in client.scan_iter(match=f"{namespace}:rl:{rule}:*")]
+            if sum([await client.zcard(key) for key in keys]) >= count:
+                return True
+        return False
+    finally:
+        await client.aclose()
+
+
 async def test_parked_waits_are_capped_per_session(make_instance: MakeInstance, namespace: str) -> None:
     service = await make_instance(rate_limits=RateLimits(wait_session=2), wait_timeout=30)
     session = await service.new_session()
     parked = [asyncio.ensure_future(service.wait(session["cursor"])) for _ in range(2)]
     assert await parked_waiters(service.registry).until(lambda r: r.waiters == 2, timeout=5)
+    assert await slots_held(service, namespace, "wait_session", 2)
     assert_limited(await service.wait(session["cursor"]), 5)
     # Someone who only saw the QR (the uuid) cannot take the PC's slots: a wrong cursor parks nowhere.
     forged = await service.wait(session["uuid"] + "." + "A" * 43)
@@ -111,11 +132,37 @@ async def test_parked_waits_are_capped_per_session(make_instance: MakeInstance, 
     assert slots == []  # every slot released, every emptied set gone
 
 
-async def test_parked_waits_are_capped_per_ip(make_instance: MakeInstance) -> None:
+async def test_a_wait_refused_at_its_sessions_cap_holds_no_slot(make_instance: MakeInstance, namespace: str) -> None:
+    """The first read takes the IP's and the session's slots in one script: refused at the session's cap, it gives
+    the IP's back in the same step, so a refused wait never holds a slot until it lapses."""
+    service = await make_instance(rate_limits=RateLimits(wait_session=1), wait_timeout=30)
+    session = await service.new_session()
+    parked = asyncio.ensure_future(service.wait(session["cursor"]))
+    assert await parked_waiters(service.registry).until(lambda r: r.waiters == 1, timeout=5)
+    assert await slots_held(service, namespace, "wait_session", 1)
+    client = connect(service.store_url)
+    try:
+        ip_slots, session_slots = sorted(key for key in await limit_keys(service, namespace) if ":rl:wait_" in key)
+        assert ":rl:wait_ip:" in ip_slots and ":rl:wait_session:" in session_slots
+        held = (await client.zrange(ip_slots, 0, -1), await client.zrange(session_slots, 0, -1))
+        for _ in range(3):
+            assert_limited(await service.wait(session["cursor"]), 5)
+        assert (await client.zrange(ip_slots, 0, -1), await client.zrange(session_slots, 0, -1)) == held
+        # A wait answered at once (the session is past what it knows) takes the IP's slot only, and gives it back.
+        assert (await service.wait(session["cursor"], status=-1)).body["status"] == 0
+        assert (await client.zrange(ip_slots, 0, -1), await client.zrange(session_slots, 0, -1)) == held
+    finally:
+        await client.aclose()
+    await service.post("/cancel", {"uuid": session["uuid"]}, user="alice-token")
+    assert (await parked).body["status"] == 3
+
+
+async def test_parked_waits_are_capped_per_ip(make_instance: MakeInstance, namespace: str) -> None:
     service = await make_instance(rate_limits=RateLimits(wait_ip=2), wait_timeout=30)
     sessions = [await service.new_session() for _ in range(3)]
     parked = [asyncio.ensure_future(service.wait(s["cursor"])) for s in sessions[:2]]
     assert await parked_waiters(service.registry).until(lambda r: r.waiters == 2, timeout=5)
+    assert await slots_held(service, namespace, "wait_ip", 2)
     assert_limited(await service.wait(sessions[2]["cursor"]), 5)
     for s in sessions[:2]:
         await service.post("/cancel", {"uuid": s["uuid"]}, user="alice-token")

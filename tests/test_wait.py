@@ -10,6 +10,7 @@ import pytest
 
 from diagnostics.parked import parked_waiters
 from login.models import Cursor, SessionView, Status
+from redis_map.ratelimit import WaitSlots
 from tests.conftest import MakeInstance
 from tests.service import Instance
 
@@ -169,7 +170,8 @@ async def test_notification_during_the_read_is_not_missed(
     session = await service.new_session()
     assert (await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
     noticed = asyncio.Event()
-    notify, read = service.registry.notify, service.store.read_for_cursor
+    notify = service.registry.notify
+    first_read, read = service.store.read_to_wait, service.store.read_for_cursor
     reads: list[int] = []
 
     def notify_and_tell(uuid: str) -> bool:
@@ -178,17 +180,22 @@ async def test_notification_during_the_read_is_not_missed(
             noticed.set()
         return woke
 
-    async def read_racing_a_confirm(cursor: Cursor) -> SessionView:
+    async def first_read_racing_a_confirm(cursor: Cursor, known: Status, slots: WaitSlots) -> SessionView:
+        view = await first_read(cursor, known, slots)
+        reads.append(view.status)
+        confirmed = await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
+        assert confirmed.code == 200
+        await asyncio.wait_for(noticed.wait(), 5)  # the notice reached the registry: no waiter to wake
+        return view
+
+    async def read_again(cursor: Cursor) -> SessionView:
         view = await read(cursor)
         reads.append(view.status)
-        if len(reads) == 1:
-            confirmed = await service.post("/confirm", {"uuid": session["uuid"]}, user="alice-token")
-            assert confirmed.code == 200
-            await asyncio.wait_for(noticed.wait(), 5)  # the notice reached the registry: no waiter to wake
         return view
 
     monkeypatch.setattr(service.registry, "notify", notify_and_tell)
-    monkeypatch.setattr(service.store, "read_for_cursor", read_racing_a_confirm)
+    monkeypatch.setattr(service.store, "read_to_wait", first_read_racing_a_confirm)
+    monkeypatch.setattr(service.store, "read_for_cursor", read_again)
     answer = await service.wait(session["cursor"], status=1, timeout=5)
 
     assert answer.code == 200, "the waiter slept through the confirm"
