@@ -230,6 +230,9 @@ async def park_and_wake(
             result["gc_max_ms"] = after["gc_max_ms"]
             result["gc_count"] = after["gc_count"]
             result["gc_max_generation"] = after.get("gc_max_generation")
+            # A wake's tail that was no collection: the loop busy (ours), or the process kept off the CPU.
+            result["loop_busy_max_ms"] = after["loop_busy_max_ms"]
+            result["loop_lag_max_ms"] = after["loop_lag_max_ms"]
             # Then a full collection of everything, frozen or not, as the collector's backstop would run
             # it: the frozen cyclic garbage the parking and waking left, and its cost with this heap.
             full = await control.call("GET", "/debug/stats?collect=1")

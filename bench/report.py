@@ -151,6 +151,11 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             ("", "longest garbage collection, parking and waking (ms)", _ms(ours["gc_max_ms"]), "", ""),
             ("", "garbage collections, parking and waking", f"{ours['gc_count']:,}", "", ""),
         ]  # fmt: skip
+        if "loop_busy_max_ms" in ours:
+            rows += [
+                ("", "longest timer lateness, parking and waking: process busy / wall clock (ms)",
+                 f"{_ms(ours['loop_busy_max_ms'])} / {_ms(ours['loop_lag_max_ms'])}", "", ""),
+            ]  # fmt: skip
         full = ours.get("full_collection")
         if full is not None:
             rows += [

@@ -78,6 +78,7 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     assert 0 < parked["service"]["gc_max_ms"] < GC_BOUND_MS
     assert parked["service"]["blocks_per_waiter"] > 0
     assert parked["service"]["full_collection"]["collect_ms"] > 0  # the backstop's cost, measured after waking
+    assert parked["service"]["loop_lag_max_ms"] >= parked["service"]["loop_busy_max_ms"] >= 0
     # The parking burst again on asyncio's loop, every callback timed.
     burst = parked["asyncio_loop"]
     assert burst["parked"] == 100 and "wake" not in burst
