@@ -6,8 +6,9 @@ and failed client authentications per (IP, client), which, past their limit,
 refuse that IP's next attempts for that client until the window ends; so
 repeated bad secrets are slowed without anyone being able to lock a client
 out for everyone by sending bad secrets in its name.  A request is counted
-against its IP once its client is named (a request refused before costs no
-Redis), in the same round trip as the look at that IP's failures for it.
+once its client's secret is checked (a request refused before costs no
+Redis): against its IP, and an authenticated token request against its
+client, in the same round trip as the look at that IP's failures for it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 
 from login.errors import RateLimited
-from redis_map.batch import in_one_trip
+from redis_map.batch import Call, in_one_trip
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace
 from redis_map.ratelimit import RATE_HIT_SCRIPT
@@ -44,24 +45,30 @@ class ProviderLimits:
         self.enabled = enabled
         self._hit = redis.register_script(RATE_HIT_SCRIPT)
 
-    async def check_client(self, client_id: str) -> None:
-        await self._count("oidc_client", ENDPOINT_CLIENT, client_id)
-
-    async def check(self, ip: str, client_id: str) -> None:
-        """Counts the request against its IP, and refuses an IP that failed too often for this client, until
-        its window ends; in one round trip."""
+    async def check(self, ip: str, client_id: str, *, count_client: bool = False) -> None:
+        """Counts the request against its IP (and with ``count_client`` against the client), and refuses an
+        IP that failed too often for this client until its window ends; in one round trip."""
         if not self.enabled:
             return
         key = self._keys.rate_limit("oidc_secret", _tag(ip, client_id))
-        ip_key = self._keys.rate_limit("oidc_ip", _tag(ip))
-        async with storage_errors():
-            wait_ms, count, ttl_ms = await in_one_trip(
-                self._redis, [(self._hit, [ip_key], [int(WINDOW * 1000), ENDPOINT_IP]), ("GET", [key]), ("PTTL", [key])]
+        window_ms = int(WINDOW * 1000)
+        calls: list[Call] = [
+            (self._hit, [self._keys.rate_limit("oidc_ip", _tag(ip))], [window_ms, ENDPOINT_IP]),
+            ("GET", [key]),
+            ("PTTL", [key]),
+        ]
+        if count_client:
+            calls.append(
+                (self._hit, [self._keys.rate_limit("oidc_client", _tag(client_id))], [window_ms, ENDPOINT_CLIENT])
             )
-        if wait_ms:
-            raise RateLimited(int(wait_ms) / 1000)
+        async with storage_errors():
+            ip_wait_ms, count, ttl_ms, *client_wait_ms = await in_one_trip(self._redis, calls)
+        if ip_wait_ms:
+            raise RateLimited(int(ip_wait_ms) / 1000)
         if count is not None and int(count) >= SECRET_FAILURES and int(ttl_ms) > 0:
             raise RateLimited(int(ttl_ms) / 1000, "Too many failed client authentications; try again later.")
+        if client_wait_ms and client_wait_ms[0]:
+            raise RateLimited(int(client_wait_ms[0]) / 1000)
 
     async def failed(self, ip: str, client_id: str) -> None:
         """Counts one failed authentication of ``client_id`` from ``ip``."""
@@ -69,12 +76,3 @@ class ProviderLimits:
             key = self._keys.rate_limit("oidc_secret", _tag(ip, client_id))
             async with storage_errors():
                 await self._hit(keys=[key], args=[int(WINDOW * 1000), SECRET_FAILURES])
-
-    async def _count(self, rule: str, limit: int, who: str) -> None:
-        if not self.enabled:
-            return
-        key = self._keys.rate_limit(rule, _tag(who))
-        async with storage_errors():
-            wait_ms = await self._hit(keys=[key], args=[int(WINDOW * 1000), limit])
-        if wait_ms:
-            raise RateLimited(int(wait_ms) / 1000)

@@ -29,9 +29,7 @@ GRANT_TYPES: dict[str, GrantType] = {
 
 
 class TokenLimits(SecretFailures, Protocol):
-    """The token endpoint's abuse limits (``redis_map.provider_limits``), bad secrets among them."""
-
-    async def check_client(self, client_id: str) -> None: ...
+    """The token endpoint's abuse limits (``redis_map.provider_limits``): per IP, per client, bad secrets."""
 
 
 class TokenEndpoint:
@@ -49,8 +47,7 @@ class TokenEndpoint:
         handler = GRANT_TYPES.get(grant_type)
         if handler is None:
             raise UnsupportedGrantType()
-        client = await authenticate_client(form, authorization, ip, self.clients, self.limits)
-        await self.limits.check_client(client.client_id)
+        client = await authenticate_client(form, authorization, ip, self.clients, self.limits, count_client=True)
         return await handler(form, client, self.context, ip)
 
 
