@@ -34,6 +34,7 @@ import json
 import logging
 from urllib.parse import urlsplit
 
+from tornado.httputil import HTTPHeaders
 from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
@@ -121,6 +122,10 @@ class SocketHandler(WebSocketHandler):
         return protocol
 
     def open(self, *args: str, **kwargs: str) -> None:
+        # The handshake is answered and nothing reads its headers again: a socket parked for minutes
+        # need not keep the request's nor those of our 101 (as a parked /wait drops Tornado's self.ui).
+        self.request.headers = HTTPHeaders()
+        self._headers = HTTPHeaders()
         self._opened = True
         self.connections.add(self)
         self.metrics.push_open.labels(Transport.WEBSOCKET).inc()
