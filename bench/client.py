@@ -17,6 +17,7 @@ import asyncio
 import base64
 import dataclasses
 import functools
+import gc
 import hashlib
 import itertools
 import json
@@ -41,6 +42,9 @@ CONNECT_CONCURRENCY = 64
 CREATE_CONCURRENCY = 32
 #: how long the server may take to report all waiters parked
 PARK_TIMEOUT = 120.0
+#: a server whose CPU stays under this share of one core over SETTLE_WINDOW seconds is done parking
+SETTLED_CPU = 0.1
+SETTLE_WINDOW = 0.2
 #: how long a woken waiter may take to answer before the run is called broken
 WAKE_TIMEOUT = 30.0
 #: the status of a scanned session, which the parked PCs say they know
@@ -151,6 +155,19 @@ class Protocol:
             raise HTTPError(f"unexpected wait answer {status}: {body[:200]!r}")
 
 
+async def settled(pid: int) -> float:
+    """Seconds until server ``pid`` has done its share of the parking: its CPU under SETTLED_CPU over
+    SETTLE_WINDOW.  A waiter counts as parked from its first read on, and with thousands queued for
+    Redis the reads go on after the last is counted: a wake timed meanwhile would time the burst."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < PARK_TIMEOUT:
+        cpu = cpu_seconds(pid)
+        await asyncio.sleep(SETTLE_WINDOW)
+        if cpu_seconds(pid) - cpu < SETTLED_CPU * SETTLE_WINDOW:
+            break
+    return time.perf_counter() - started
+
+
 async def park_and_wake(
     protocol: Protocol,
     wait_port: int,
@@ -198,6 +215,8 @@ async def park_and_wake(
         result["parked"] = stats["waiters"]
         if "allocated_blocks" in stats:  # the service's heap: what its collector policy allows per connection
             result["blocks_per_waiter"] = (stats["allocated_blocks"] - before["allocated_blocks"]) / n
+        if pid is not None:
+            result["settle_seconds"] = await settled(pid)
         if time_callbacks:
             burst = await control.call("GET", "/debug/stats?callbacks=0")
             timed = ("callback_max_ms", "callback_wall_max_ms", "callback_slowest")
@@ -207,6 +226,10 @@ async def park_and_wake(
             result["rss_parked"] = rss_bytes(pid)
             result["rss_per_waiter"] = (result["rss_parked"] - result["rss_before"]) / n
 
+        # The client's own heap now holds N connections: a full collection of it would take as
+        # long as the server's did and land in a timed wake.  Frozen, its collections stay short.
+        gc.collect()
+        gc.freeze()
         waker = await Connection(HOST, wake_port).open()
         latencies: list[float] = []
         step = max(1, n // wakes) if wakes else n + 1
@@ -240,6 +263,7 @@ async def park_and_wake(
                 result["full_collection"] = {name: full[name] for name in ("collected", "collect_ms", "blocks_freed")}
         return result
     finally:
+        gc.unfreeze()
         for conn in waiters:
             conn.close()
         control.close()

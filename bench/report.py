@@ -151,6 +151,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             ("", "longest garbage collection, parking and waking (ms)", _ms(ours["gc_max_ms"]), "", ""),
             ("", "garbage collections, parking and waking", f"{ours['gc_count']:,}", "", ""),
         ]  # fmt: skip
+        rows += [
+            ("", "after all were counted parked, busy for (s)", f"{ours.get('settle_seconds', 0):.2f}",
+             f"{bare.get('settle_seconds', 0):.2f}", ""),
+        ]  # fmt: skip
         if "loop_busy_max_ms" in ours:
             rows += [
                 ("", "longest timer lateness, parking and waking: process busy / wall clock (ms)",

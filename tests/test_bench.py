@@ -19,7 +19,7 @@ STOP_TIMEOUT = 60
 
 #: the figures every run must produce, as paths into the JSON
 WAKE = ("count", "p50_ms", "p99_ms", "max_ms")
-PARKED_SIDE = ("n", "parked", "park_seconds", "rss_before", "rss_parked", "rss_per_waiter")
+PARKED_SIDE = ("n", "parked", "park_seconds", "settle_seconds", "rss_before", "rss_parked", "rss_per_waiter")
 FULL_LOGIN = ("requests", "seconds", "rps", "logins", "logins_per_s", "server_cpu_ms_per_request")
 PROBE = ("loop_lag_max_ms", "loop_busy_max_ms", "gc_max_ms", "gc_count", "loop_stalls", "loop_ticks")
 #: a garbage collection longer than this (wall clock, on a busy machine) is not a measurement but a fault
