@@ -216,15 +216,15 @@ async def park_and_wake(
         if "allocated_blocks" in stats:  # the service's heap: what its collector policy allows per connection
             result["blocks_per_waiter"] = (stats["allocated_blocks"] - before["allocated_blocks"]) / n
         if pid is not None:
+            # As ever, read once all are counted parked (the tail of their reads still to come).
+            result["rss_parked"] = rss_bytes(pid)
+            result["rss_per_waiter"] = (result["rss_parked"] - result["rss_before"]) / n
             result["settle_seconds"] = await settled(pid)
         if time_callbacks:
             burst = await control.call("GET", "/debug/stats?callbacks=0")
             timed = ("callback_max_ms", "callback_wall_max_ms", "callback_slowest")
             result.update({name: burst[name] for name in timed})
             result["parking_gc_max_ms"] = burst["gc_max_ms"]
-        if pid is not None:
-            result["rss_parked"] = rss_bytes(pid)
-            result["rss_per_waiter"] = (result["rss_parked"] - result["rss_before"]) / n
 
         # The client's own heap now holds N connections: a full collection of it would take as
         # long as the server's did and land in a timed wake.  Frozen, its collections stay short.
