@@ -260,7 +260,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     # bench.run calls this module's measure(): imported here, not at the top, to keep the import one-way.
-    from bench.report import capacity_table, capacity_targets, judge
+    from bench.report import capacity_table, capacity_targets, judge, publish
     from bench.run import Config, machine, running, stop_on_sigterm
 
     stop_on_sigterm()
@@ -277,10 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_after"] = os.getloadavg()[0]
     results["targets"] = judge(capacity_targets(results["capacity"]))
     results["seconds"] = time.monotonic() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(capacity_table(results))
-    print(f"\nfigures written to {args.out}")
+    publish(args.out, results, capacity_table(results))
     return 0
 
 

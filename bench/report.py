@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 #: RSS per parked waiter, at most this many times the bare-Tornado figure
@@ -24,6 +26,14 @@ LOOP_STALL_LIMIT_MS = 5.0
 OIDC_CPU_RATIO_LIMIT = 1.5
 #: a target: its name, the measured value, the comparison and the limit
 Target = tuple[str, float, str, float]
+
+
+def publish(out: Path, results: dict[str, Any], tables: str) -> None:
+    """Write ``results`` as JSON to ``out`` and print ``tables`` (the Markdown for the README)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(tables)
+    print(f"\nfigures written to {out}")
 
 
 def ratio(ours: float, reference: float) -> float:

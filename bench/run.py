@@ -29,7 +29,7 @@ import redis
 from bench.capacity import QUICK as QUICK_CAPACITY
 from bench.capacity import Capacity, measure
 from bench.procs import ROOT, Server
-from bench.report import evaluate, table
+from bench.report import evaluate, publish, table
 from redis_map import EmbeddedRedis
 from runtime.http import MAX_CONNECTIONS_PER_IP
 
@@ -336,8 +336,5 @@ def main(argv: list[str] | None = None) -> int:
     with running(config, args.redis_url) as bench:
         results = bench.run()
     results["seconds"] = time.monotonic() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\nfigures written to {args.out}")
+    publish(args.out, results, table(results))
     return 0

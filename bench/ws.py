@@ -44,6 +44,7 @@ import redis
 from bench.client import APP_AUTH, gather_bounded, summary
 from bench.http import Connection, HTTPError
 from bench.procs import ROOT, Server, cpu_seconds, rss_bytes
+from bench.report import publish
 from bench.run import LOGIN_ENV
 from bench.ws_client import HOST, Socket, connect
 from bench.ws_login import compare
@@ -319,10 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = [dict(zip(("name", "value", "op", "limit", "met"), t, strict=True)) for t in targets]
     results["seconds"] = time.monotonic() - started
     results["machine"]["load_average_after"] = os.getloadavg()[0]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results, targets))
-    print(f"\nfigures written to {args.out}")
+    publish(args.out, results, table(results, targets))
     return 0
 
 

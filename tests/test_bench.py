@@ -44,23 +44,32 @@ def numbers(value: Any, path: str = "") -> dict[str, float]:
     return {}
 
 
-@pytest.mark.timeout(BENCH_TIMEOUT + STOP_TIMEOUT + 30)
-def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+def run_quick(module: str, redis_url: str, out: Path, timeout: float) -> tuple[str, str]:
+    """Run ``python -m <module> --quick`` on ``redis_url`` writing ``out``; its stdout and stderr once it succeeded.
+
+    A run over ``timeout`` is stopped (the benchmarks stop their servers and clients on SIGTERM) and fails the test.
+    """
     bench = subprocess.Popen(
-        [sys.executable, "-m", "bench", "--quick", f"--redis-url={redis_url}", f"--out={out}"],
+        [sys.executable, "-m", module, "--quick", f"--redis-url={redis_url}", f"--out={out}"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        stdout, stderr = bench.communicate(timeout=BENCH_TIMEOUT)
+        stdout, stderr = bench.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        bench.terminate()  # the bench stops its servers on SIGTERM
+        bench.terminate()
         stdout, stderr = bench.communicate(timeout=STOP_TIMEOUT)
-        pytest.fail(f"the quick benchmark ran over {BENCH_TIMEOUT}s:\n{stderr[-3000:]}")
+        pytest.fail(f"the quick run of {module} took over {timeout}s:\n{stderr[-3000:]}")
     assert bench.returncode == 0, stderr[-3000:]
+    return stdout, stderr
+
+
+@pytest.mark.timeout(BENCH_TIMEOUT + STOP_TIMEOUT + 30)
+def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    stdout, stderr = run_quick("bench", redis_url, out, BENCH_TIMEOUT)
     assert "[bench]" in stderr  # it showed progress
     assert "| target |" in stdout  # and printed its table
 

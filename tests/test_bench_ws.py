@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.test_bench import BENCH_TIMEOUT, REQUESTS_PER_LOGIN, STOP_TIMEOUT, WAKE, numbers
+from tests.test_bench import BENCH_TIMEOUT, REQUESTS_PER_LOGIN, STOP_TIMEOUT, WAKE, numbers, run_quick
 
 ROOT = Path(__file__).resolve().parent.parent
 #: a login over /ws: /uuid, the QR, the upgrade, /scan, /confirm, /token
@@ -23,20 +21,7 @@ PARKED_SIDE = ("n", "parked", "park_seconds", "rss_before", "rss_parked", "rss_p
 @pytest.mark.timeout(BENCH_TIMEOUT + STOP_TIMEOUT + 30)
 def test_quick_ws_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> None:
     out = tmp_path / "results-ws.json"
-    bench = subprocess.Popen(
-        [sys.executable, "-m", "bench.ws", "--quick", f"--redis-url={redis_url}", f"--out={out}"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        stdout, stderr = bench.communicate(timeout=BENCH_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        bench.terminate()
-        stdout, stderr = bench.communicate(timeout=STOP_TIMEOUT)
-        pytest.fail(f"the quick WebSocket benchmark ran over {BENCH_TIMEOUT}s:\n{stderr[-3000:]}")
-    assert bench.returncode == 0, stderr[-3000:]
+    stdout, stderr = run_quick("bench.ws", redis_url, out, BENCH_TIMEOUT)
     assert "[bench.ws]" in stderr  # it showed progress
     assert "| target |" in stdout and "| full logins |" in stdout  # and printed its tables
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.capacity import QUICK
-from tests.test_bench import STOP_TIMEOUT, numbers
+from tests.test_bench import STOP_TIMEOUT, numbers, run_quick
 
 ROOT = Path(__file__).resolve().parent.parent
 #: longest the quick run may take, with room for a machine busy with other work
@@ -21,20 +19,7 @@ CAPACITY_TIMEOUT = 180
 @pytest.mark.timeout(CAPACITY_TIMEOUT + STOP_TIMEOUT + 30)
 def test_quick_capacity_parks_over_two_workers_and_wakes_each_through_the_other(redis_url: str, tmp_path: Path) -> None:
     out = tmp_path / "capacity.json"
-    bench = subprocess.Popen(
-        [sys.executable, "-m", "bench.capacity", "--quick", f"--redis-url={redis_url}", f"--out={out}"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        stdout, stderr = bench.communicate(timeout=CAPACITY_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        bench.terminate()  # it stops its servers and clients on SIGTERM
-        stdout, stderr = bench.communicate(timeout=STOP_TIMEOUT)
-        pytest.fail(f"the quick capacity run took over {CAPACITY_TIMEOUT}s:\n{stderr[-3000:]}")
-    assert bench.returncode == 0, stderr[-3000:]
+    stdout, stderr = run_quick("bench.capacity", redis_url, out, CAPACITY_TIMEOUT)
     assert "[bench] capacity service" in stderr  # it showed progress
     assert "| target |" in stdout
 
