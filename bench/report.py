@@ -20,6 +20,8 @@ WAKE_MAX_LIMIT_MS = 50.0
 WAKE_MAX_AT = 10_000
 #: full-login requests per second, at least this share of bare Tornado's
 RPS_RATIO_LIMIT = 0.5
+#: issue 15: a full login's server CPU per request against bare Tornado's, both on a login's connections
+LOGIN_CPU_RATIO_LIMIT = 3.0
 #: the longest event-loop stall during the full logins, in milliseconds
 LOOP_STALL_LIMIT_MS = 5.0
 #: server CPU of a site's login through the OpenID provider, at most this many times a first-party login's
@@ -101,6 +103,12 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             LOOP_STALL_LIMIT_MS,
         ),
         ("full-login req/s / bare Tornado req/s", login["ratios"]["rps"], ">=", RPS_RATIO_LIMIT),
+        (
+            "server CPU per full-login request / bare Tornado's (same connections)",
+            login["ratios"]["server_cpu_per_request"],
+            "<=",
+            LOGIN_CPU_RATIO_LIMIT,
+        ),
         (
             "longest loop stall (one callback) in full logins (ms)",
             login["asyncio_loop"]["callback_max_ms"],
