@@ -119,7 +119,9 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     assert oidc["ratios"]["server_cpu_per_login_vs_first_party"] > 0
     capacity = results["capacity"]  # tests/test_capacity.py checks its figures
     assert capacity["service"]["woken_across"] == capacity["service"]["parked"] == capacity["config"]["waiters"]
-    assert len(results["targets"]) == 16 and all(isinstance(t["met"], bool) for t in results["targets"])
+    assert len(results["targets"]) == 17 and all(isinstance(t["met"], bool) for t in results["targets"])
+    cpu_target = next(t for t in results["targets"] if t["target"].startswith("server CPU per full-login request"))
+    assert cpu_target["value"] == login["ratios"]["server_cpu_per_request"] and cpu_target["limit"] == "<= 3"
     assert results["machine"]["cpus"] >= 1
 
     figures = numbers(results)
