@@ -148,14 +148,9 @@ class SessionStore:
         uuid = secrets.token_hex(16)
         secret = secrets.token_urlsafe(32)
         ttl_ms = int(self.session_ttl * 1000)
-        if count is not None and not self.audits:
-            await count.check()  # on a Cluster the counter is in another slot
-            count = None
-        keys = [self.key(uuid), *self._audit_keys]
-        args: list[str | int] = [ttl_ms, int(time.time() * 1000) + ttl_ms, uuid, 0, 0]
-        if count is not None:
-            keys.append(count.key)
-            args[3:5] = [count.window_ms, count.limit]
+        count_keys, count_args = await self._counted(count)
+        keys = [self.key(uuid), *self._audit_keys, *count_keys]
+        args: list[str | int] = [ttl_ms, int(time.time() * 1000) + ttl_ms, uuid, *count_args]
         args += [
             "status", int(Status.WAITING),
             "cursor_hash", _digest(secret),
@@ -272,22 +267,29 @@ class SessionStore:
         ttl_ms, fields = _fields(reply)
         return fields, ttl_ms
 
+    async def _counted(self, count: RateCount | None) -> tuple[list[str], list[int]]:
+        """The key and (window ms, limit) arguments a change's script counts ``count`` with first (none: 0, 0).
+
+        On a Cluster the counter is in another slot than the session: it is counted here, before the script.
+        """
+        if count is None:
+            return [], [0, 0]
+        if not self.audits:
+            await count.check()
+            return [], [0, 0]
+        return [count.key], [count.window_ms, count.limit]
+
     async def _move(
         self, uuid: str, action: Action, user: Identity, code: str = "", ip: str = "", count: RateCount | None = None
     ) -> tuple[Moved, list[str]]:
         """Runs transition.lua; the status it left, whether it changed it, and what else it returned."""
-        if count is not None and not self.audits:
-            await count.check()  # on a Cluster the counter is in another slot
-            count = None
+        count_keys, count_args = await self._counted(count)
         args: list[str | int] = [
             action, user.sub, user.name, user.picture, code, int(self.code_ttl * 1000),
             self.channel_for(uuid), uuid, self._publish,
-            ip, int((time.time() + self.code_ttl) * 1000), 0, 0,
+            ip, int((time.time() + self.code_ttl) * 1000), *count_args,
         ]  # fmt: skip
-        keys = [self.key(uuid), *self._audit_keys]
-        if count is not None:
-            keys.append(count.key)
-            args[11:13] = [count.window_ms, count.limit]
+        keys = [self.key(uuid), *self._audit_keys, *count_keys]
         async with change_errors():
             outcome, status, *rest = await self._transition(keys=keys, args=args)
         if outcome == "rate_limited":
