@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bench.client import LOGIN_SHAPE
+
 #: RSS per parked waiter, at most this many times the bare-Tornado figure
 RSS_RATIO_LIMIT = 1.3
 #: wake p99 at the largest N, at most this many times the p99 at the smallest
@@ -22,6 +24,8 @@ WAKE_MAX_AT = 10_000
 RPS_RATIO_LIMIT = 0.5
 #: issue 15: a full login's server CPU per request against bare Tornado's, both on a login's connections
 LOGIN_CPU_RATIO_LIMIT = 3.0
+#: HTTP requests in a first-party login (uuid, QR, wait, scan, wait, confirm, token)
+LOGIN_REQUESTS = len(LOGIN_SHAPE)
 #: the longest event-loop stall during the full logins, in milliseconds
 LOOP_STALL_LIMIT_MS = 5.0
 #: server CPU of a site's login through the OpenID provider, at most this many times a first-party login's
@@ -70,6 +74,17 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             login["service"]["server_cpu_ms_per_request"], login["reference"]["server_cpu_ms_per_request"]
         ),
     }
+    floor = login["floor"]
+    # Bare Tornado's requests plus the login's unavoidable calls, per request: what this stack cannot go below.
+    floor["server_cpu_ms_per_request"] = (
+        login["reference"]["server_cpu_ms_per_request"] + floor["calls_ms_per_login"] / LOGIN_REQUESTS
+    )
+    login["ratios"]["floor_cpu_per_request"] = ratio(
+        floor["server_cpu_ms_per_request"], login["reference"]["server_cpu_ms_per_request"]
+    )
+    login["ratios"]["server_cpu_per_request_vs_floor"] = ratio(
+        login["service"]["server_cpu_ms_per_request"], floor["server_cpu_ms_per_request"]
+    )
 
     oidc = results["oidc_login"]
     # The OIDC logins are new PCs and phones on fresh connections too: the same like-for-like reference.
@@ -202,7 +217,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ("", "wake p99 (ms)", _ms(cross["service"]["wake"]["p99_ms"]), "", _x(cross["ratios"]["wake_p99"])),
     ]  # fmt: skip
     login = results["full_login"]
-    ours, bare, stdloop = login["service"], login["reference"], login["asyncio_loop"]
+    ours, bare, stdloop, floor = login["service"], login["reference"], login["asyncio_loop"], login["floor"]
     rows += [
         (f"full logins C={results['config']['concurrency']}", "requests/s", f"{ours['rps']:,.0f}",
          f"{bare['rps']:,.0f}", _x(login["ratios"]["rps"])),
@@ -212,6 +227,13 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
          _ms(bare["server_cpu_ms_per_request"]), _x(login["ratios"]["server_cpu_per_request"])),
         ("", "  the reference on kept-alive connections (ms)", "",
          _ms(login["reference_kept_alive"]["server_cpu_ms_per_request"]), ""),
+        ("", "  the stack's floor: bare Tornado + a login's calls alone (ms per request)", "",
+         _ms(floor["server_cpu_ms_per_request"]), _x(login["ratios"]["floor_cpu_per_request"])),
+        ("", "  the service / the floor", "", "", _x(login["ratios"]["server_cpu_per_request_vs_floor"])),
+        ("", f"  floor's calls: {floor['per_login']['redis_trips']} Redis trips, {floor['per_login']['auth_calls']} "
+         "auth calls, RS256, QR (ms each)", "",
+         " / ".join(f"{floor[key]:.3f}" for key in ("redis_trip_ms", "auth_call_ms", "signature_ms", "qr_render_ms")),
+         ""),
         ("", "per-request p99 (ms)", _ms(ours["latency"]["p99_ms"]), _ms(bare["latency"]["p99_ms"]),
          _x(login["ratios"]["p99"])),
         ("", "wait answer p99 (ms)", _ms(ours["wait"]["p99_ms"]), "", ""),

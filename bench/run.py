@@ -46,6 +46,9 @@ LOGIN_ENV = {"QRLOGIN_RATE_LIMIT": "on", "QRLOGIN_MAX_CONNECTIONS_PER_IP": str(M
 #: the service's long-poll and session lifetimes: longer than any scenario
 WAIT_TIMEOUT = 600
 SESSION_TTL = 900
+#: closed loops shorter than this (seconds; --quick's) time the floor's calls QUICK_FLOOR_CALLS times, once
+QUICK_FLOOR_BELOW = 5.0
+QUICK_FLOOR_CALLS = 20
 #: the asyncio-loop run of full logins (throughput, then every callback timed) is this long, of --duration
 ASYNCIO_LOOP_SHARE = 0.5
 
@@ -90,10 +93,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_client(job: dict[str, Any]) -> dict[str, Any]:
-    """One job in a fresh client process; its figures."""
+def run_client(job: dict[str, Any], module: str = "bench.client") -> dict[str, Any]:
+    """One job in a fresh process running ``module`` (the load client, or the floor's timings); its figures."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.client"],
+        [sys.executable, "-m", module],
         cwd=ROOT,
         input=json.dumps(job),
         stdout=subprocess.PIPE,
@@ -184,6 +187,14 @@ class Bench:
             }
         )
 
+    def floor(self) -> dict[str, Any]:
+        """The CPU of the calls a login cannot do without, each timed alone (``bench.floor``)."""
+        job: dict[str, Any] = {"label": "floor", "redis_url": self.redis_url, "namespace": self.namespace,
+               "auth_url": self.auth_url, "event_loop": self.config.event_loop}  # fmt: skip
+        if self.config.duration < QUICK_FLOOR_BELOW:
+            job.update(calls=QUICK_FLOOR_CALLS, rounds=1)
+        return run_client(job, "bench.floor")
+
     def spread(self) -> dict[str, Any]:
         """A job's share of the loopback: a block of fresh source addresses no other job of the run uses."""
         self.address_blocks += 1
@@ -259,6 +270,7 @@ class Bench:
                 "reference": hello,
                 "reference_kept_alive": hello_kept_alive,
                 "asyncio_loop": stdloop,
+                "floor": self.floor(),
             }
 
             # A site's login through the OpenID provider, from /authorize to UserInfo, measured alike.

@@ -111,6 +111,18 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     assert bare["requests"] == REQUESTS_PER_LOGIN * rounds > 0
     assert rounds + concurrency <= bare["source_addresses"] // 2 <= rounds + 2 * concurrency
     assert login["reference_kept_alive"]["rps"] > 0 and "source_addresses" not in login["reference_kept_alive"]
+    # The stack's floor: each unavoidable call timed, summed per login onto bare Tornado's requests.
+    floor = login["floor"]
+    units = ("redis_trip_ms", "auth_call_ms", "signature_ms", "qr_render_ms")
+    assert all(floor[unit] > 0 for unit in units)
+    counts = floor["per_login"]
+    summed = sum(counts[name] * floor[unit] for name, unit in zip(
+        ("redis_trips", "auth_calls", "signatures", "qr_renders"), units, strict=True))  # fmt: skip
+    assert floor["calls_ms_per_login"] == pytest.approx(summed)
+    assert floor["server_cpu_ms_per_request"] == pytest.approx(
+        bare["server_cpu_ms_per_request"] + summed / REQUESTS_PER_LOGIN
+    )
+    assert login["ratios"]["floor_cpu_per_request"] > 1
     oidc = results["oidc_login"]
     assert set(FULL_LOGIN) | set(PROBE) | {"server_cpu_ms_per_login"} <= oidc["service"].keys()
     assert set(CALLBACKS) <= oidc["asyncio_loop"].keys() and oidc["asyncio_loop"]["callback_max_ms"] > 0
