@@ -116,8 +116,8 @@ class ChangeWaiter:
                         async with self._reads:
                             if view is None:  # the first read takes the wait's slots too
                                 read = await self.store.read_to_wait(cursor, known, slots)
-                            else:
-                                read = await self.store.read_for_cursor(cursor)
+                            else:  # and a later one gives them back if the wait will answer
+                                read = await self.store.read_after_wake(cursor, known, slots)
                             view = _without_requester(read)
                     except StorageUnavailable:
                         if view is None:

@@ -248,11 +248,22 @@ class WaitClaim:
     args: list[str | int]
 
 
+@dataclass(frozen=True, slots=True)
+class WaitRelease:
+    """What a script reading a woken wait's session needs to give its slots back in the same step: the slots'
+    keys and the holder."""
+
+    keys: list[str]
+    holder: str
+
+
 class WaitSlots:
     """An async context holding a ``/wait``'s concurrency slots; releases them on exit, in one round trip.
 
     The client IP's slot is taken first (:meth:`enter`), the session's once the cursor proved right
     (:meth:`admit`); or both by the script of the wait's first read (:meth:`claim`, then :meth:`taken`).
+    A script reading the session after a wake may give them back instead (:meth:`held`, then :meth:`given_back`),
+    so the exit has nothing left to do.
     """
 
     def __init__(self, limiter: RateLimiter, limits: RateLimits, ip: str) -> None:
@@ -298,6 +309,14 @@ class WaitSlots:
             self._held.append(claim.session_key)
             self._admitted = uuid
 
+    def held(self) -> WaitRelease | None:
+        """The slots held now, for a script to give back with its read; None: none held."""
+        return WaitRelease(list(self._held), self._holder) if self._held else None
+
+    def given_back(self) -> None:
+        """The script given :meth:`held` gave every slot back: nothing is left to give back on exit."""
+        self._held.clear()
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -337,6 +356,9 @@ class _UnlimitedSlots(WaitSlots):
         return None
 
     def claim(self, uuid: str) -> WaitClaim | None:
+        return None
+
+    def held(self) -> WaitRelease | None:
         return None
 
     async def __aexit__(

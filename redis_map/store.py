@@ -47,6 +47,19 @@ EXCHANGE_GRACE = 30.0
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 
+#: Lua function for the scripts of a wait's reads: ``parks(fields, cursor_hash, known)``, whether a wait that came
+#: with the cursor hashing to ``cursor_hash`` and knowing status ``known`` parks on the session of HGETALL ``fields``
+#: (the cursor is right and the session still in that status), as ChangeWaiter decides from the view
+PARKS_LUA = """
+local function parks(fields, cursor_hash, known)
+  local status, hash
+  for i = 1, #fields, 2 do
+    if fields[i] == 'status' then status = fields[i + 1] elseif fields[i] == 'cursor_hash' then hash = fields[i + 1] end
+  end
+  return hash == cursor_hash and status == known
+end
+"""
+
 _TRANSITION_ERRORS: Mapping[str, type[Exception]] = {
     "not_found": SessionNotFound,
     "invalid_state": InvalidTransition,
@@ -72,21 +85,22 @@ def _user(fields: Mapping[str, str]) -> Identity | None:
     return Identity(sub=fields["sub"], name=fields.get("name", ""), picture=fields.get("picture", ""))
 
 
-def _script(name: str) -> str:
-    """A Lua script with the prelude defining S (stored statuses), A (actions) and O (audited outcomes) from the
-    Python enums, and the functions of AUDIT_LUA and RATE_HIT_LUA."""
+def script_source(name: str) -> str:
+    """The Lua script ``name`` as the store sends it (for SCRIPT LOAD and tests), with the prelude defining
+    S (stored statuses), A (actions) and O (audited outcomes) from the Python enums, and the functions of
+    AUDIT_LUA, RATE_HIT_LUA, SLOT_TAKE_LUA and PARKS_LUA."""
     statuses = {status.name: int(status) for status in Status if status is not Status.EXPIRED}
     statuses["EXCHANGED"] = EXCHANGED
     status_table = ", ".join(f"{key} = {number}" for key, number in statuses.items())
     action_table = ", ".join(f"{action.name} = '{action.value}'" for action in Action)
     outcome_table = ", ".join(f"{outcome.name} = '{outcome.value}'" for outcome in Outcome)
     prelude = f"local S = {{{status_table}}}\nlocal A = {{{action_table}}}\nlocal O = {{{outcome_table}}}\n"
-    return prelude + AUDIT_LUA + RATE_HIT_LUA + SLOT_TAKE_LUA + (_SCRIPTS / name).read_text()
+    return prelude + AUDIT_LUA + RATE_HIT_LUA + SLOT_TAKE_LUA + PARKS_LUA + (_SCRIPTS / name).read_text()
 
 
 def script_sha(name: str) -> str:
     """The SHA1 Redis knows the script ``name`` by (as EVALSHA sends it; for SCRIPT EXISTS and tests)."""
-    return hashlib.sha1(_script(name).encode(), usedforsecurity=False).hexdigest()
+    return hashlib.sha1(script_source(name).encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +132,12 @@ class SessionStore:
         #: a Cluster announces on per-slot shard channels (Redis >= 7), one server on one channel
         self.sharded = isinstance(redis, RedisCluster)
         self._publish = "SPUBLISH" if self.sharded else "PUBLISH"
-        self._transition = redis.register_script(_script("transition.lua"))
-        self._exchange = redis.register_script(_script("exchange.lua"))
-        self._read = redis.register_script(_script("read.lua"))
-        self._create = redis.register_script(_script("create.lua"))
-        self._wait_read = redis.register_script(_script("wait_read.lua"))
+        self._transition = redis.register_script(script_source("transition.lua"))
+        self._exchange = redis.register_script(script_source("exchange.lua"))
+        self._read = redis.register_script(script_source("read.lua"))
+        self._create = redis.register_script(script_source("create.lua"))
+        self._wait_read = redis.register_script(script_source("wait_read.lua"))
+        self._wake_read = redis.register_script(script_source("wake_read.lua"))
         #: whether the scripts changing a session record it in the audit stream themselves (one server; on a
         #: Cluster the stream and the deadline set are in other slots than the session: the caller records)
         self.audits = not self.sharded
@@ -175,9 +190,7 @@ class SessionStore:
     async def read_for_cursor(self, cursor: Cursor) -> SessionView:
         """The session the cursor belongs to; EXPIRED if unknown or the cursor is wrong."""
         fields, ttl_ms = await self._fetch(cursor.uuid)
-        if not fields or not self._cursor_matches(cursor, fields):
-            return SessionView.expired(cursor.uuid)
-        return self._view(cursor.uuid, fields, ttl_ms)
+        return self._cursor_view(cursor, fields, ttl_ms)
 
     async def read_to_wait(self, cursor: Cursor, known: Status, slots: WaitSlots) -> SessionView:
         """``read_for_cursor()`` for a wait's first read, taking its concurrency slots (RateLimited past one).
@@ -194,9 +207,26 @@ class SessionStore:
             reply = await self._wait_read(keys=keys, args=[_digest(cursor.secret), int(known), *claim.args])
         slots.taken(claim, cursor.uuid, int(reply[0]))
         ttl_ms, fields = _fields(reply[1:])
-        if not fields or not self._cursor_matches(cursor, fields):
-            return SessionView.expired(cursor.uuid)
-        return self._view(cursor.uuid, fields, ttl_ms)
+        return self._cursor_view(cursor, fields, ttl_ms)
+
+    async def read_after_wake(self, cursor: Cursor, known: Status, slots: WaitSlots) -> SessionView:
+        """``read_for_cursor()`` for a wait woken after its first read, giving its slots back if it will answer.
+
+        The wait answers when the view is not ``known`` (or expired); its slots are then given back in the read's
+        round trip on one server, and kept when the session is still ``known`` (the wait parks again).  On a
+        Cluster (the slots in other hash slots than the session) it only reads: the slots go back on exit.
+        """
+        held = None if self.sharded else slots.held()
+        if held is None:
+            return await self.read_for_cursor(cursor)
+        async with storage_errors():
+            reply = await self._wake_read(
+                keys=[self.key(cursor.uuid), *held.keys], args=[_digest(cursor.secret), int(known), held.holder]
+            )
+        if int(reply[0]):
+            slots.given_back()
+        ttl_ms, fields = _fields(reply[1:])
+        return self._cursor_view(cursor, fields, ttl_ms)
 
     async def require(self, uuid: str) -> SessionView:
         """The session now; SessionNotFound if it is unknown or gone."""
@@ -298,6 +328,12 @@ class SessionStore:
         if error is not None:
             raise error()
         return Moved(Status(int(status)), changed=outcome == "ok"), rest
+
+    def _cursor_view(self, cursor: Cursor, fields: Mapping[str, str], ttl_ms: int) -> SessionView:
+        """The view of a session read for ``cursor``: EXPIRED if gone or the cursor is wrong."""
+        if not fields or not self._cursor_matches(cursor, fields):
+            return SessionView.expired(cursor.uuid)
+        return self._view(cursor.uuid, fields, ttl_ms)
 
     @staticmethod
     def _cursor_matches(cursor: Cursor, fields: Mapping[str, str]) -> bool:

@@ -177,6 +177,24 @@ async def test_redis_cluster_flag_turns_a_redis_url_into_a_cluster_url(cluster: 
         await client.aclose()
 
 
+async def test_woken_waits_on_a_cluster_answer_and_give_their_slots_back(
+    cluster: Cluster, cluster_instances: list[Instance]
+) -> None:
+    """A wait's slots are in other hash slots than its session: its woken read only reads, its exit gives them back."""
+    pc_side, app_side = cluster_instances
+    sessions = [await pc_side.new_session() for _ in range(6)]
+    parked = [asyncio.ensure_future(pc_side.wait(s["cursor"], status=0)) for s in sessions]
+    assert await parked_waiters(pc_side.registry).until(lambda r: r.waiters == 6, timeout=10)
+    slot_sets = f"return #redis.call('keys', '{pc_side.store.namespace}:rl:wait_*')"
+
+    for session in sessions:
+        assert (await app_side.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
+    answers = await asyncio.gather(*parked)
+
+    assert [a.body["status"] for a in answers] == [1] * 6
+    assert sum(int(cluster.cli(m, "eval", slot_sets, "0")) for m in cluster.masters) == 0
+
+
 async def test_a_master_restart_resubscribes_and_wakes_a_parked_waiter(
     cluster: Cluster, cluster_instances: list[Instance]
 ) -> None:

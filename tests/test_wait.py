@@ -171,7 +171,7 @@ async def test_notification_during_the_read_is_not_missed(
     assert (await service.post("/scan", {"uuid": session["uuid"]}, user="alice-token")).code == 200
     noticed = asyncio.Event()
     notify = service.registry.notify
-    first_read, read = service.store.read_to_wait, service.store.read_for_cursor
+    first_read, read = service.store.read_to_wait, service.store.read_after_wake
     reads: list[int] = []
 
     def notify_and_tell(uuid: str) -> bool:
@@ -188,14 +188,14 @@ async def test_notification_during_the_read_is_not_missed(
         await asyncio.wait_for(noticed.wait(), 5)  # the notice reached the registry: no waiter to wake
         return view
 
-    async def read_again(cursor: Cursor) -> SessionView:
-        view = await read(cursor)
+    async def read_again(cursor: Cursor, known: Status, slots: WaitSlots) -> SessionView:
+        view = await read(cursor, known, slots)
         reads.append(view.status)
         return view
 
     monkeypatch.setattr(service.registry, "notify", notify_and_tell)
     monkeypatch.setattr(service.store, "read_to_wait", first_read_racing_a_confirm)
-    monkeypatch.setattr(service.store, "read_for_cursor", read_again)
+    monkeypatch.setattr(service.store, "read_after_wake", read_again)
     answer = await service.wait(session["cursor"], status=1, timeout=5)
 
     assert answer.code == 200, "the waiter slept through the confirm"

@@ -1,5 +1,5 @@
 -- A wait's first read of its session, with its concurrency slots taken in the same step.
--- The prelude store.py puts before this script defines slot_take().
+-- The prelude store.py puts before this script defines slot_take() and parks().
 -- KEYS[1]  the session hash; KEYS[2] the client IP's wait slots; KEYS[3] the session's wait slots
 -- ARGV     cursor_hash (of the cursor the wait came with), known (the status the client knows),
 --          now_ms, hold_ms, ip_limit, session_limit, holder
@@ -13,11 +13,7 @@ if slot_take(KEYS[2], now_ms, hold_ms, ARGV[5], holder) == 0 then
 end
 local fields = redis.call('HGETALL', KEYS[1])
 local taken = 1
-local status, cursor_hash
-for i = 1, #fields, 2 do
-  if fields[i] == 'status' then status = fields[i + 1] elseif fields[i] == 'cursor_hash' then cursor_hash = fields[i + 1] end
-end
-if cursor_hash == ARGV[1] and status == ARGV[2] then
+if parks(fields, ARGV[1], ARGV[2]) then
   if slot_take(KEYS[3], now_ms, hold_ms, ARGV[6], holder) == 0 then
     redis.call('ZREM', KEYS[2], holder)
     return {0}
