@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from functools import lru_cache
+from itertools import groupby, repeat
 
 from PIL import Image
 from qrcode import LUT, QRCode, base, constants, util
@@ -44,7 +45,6 @@ _ERROR_CORRECTION: int = {
     "Q": constants.ERROR_CORRECT_Q,
     "H": constants.ERROR_CORRECT_H,
 }[EC_LEVEL]
-_DARK_RUN = re.compile("1+")
 _INVERT = str.maketrans("01", "10")
 
 Matrix = list[list[bool]]
@@ -128,18 +128,67 @@ def _rows_of(matrix: Matrix) -> list[str]:
     return ["".join("1" if dark else "0" for dark in row) for row in matrix]
 
 
+#: modules per table lookup when drawing the SVG: one byte of a row's bits
+_CHUNK = 8
+#: a chunk's high byte once widened to 16 bits: it ends a row (then the path moves to the next row), or the symbol
+_ROW_END, _SYMBOL_END = 1, 2
+#: where a 16-bit unit's low and high bytes are in memory
+_LOW_BYTE, _HIGH_BYTE = (0, 1) if sys.byteorder == "little" else (1, 0)
+
+
+def _runs(chunk: int) -> list[tuple[bool, int]]:
+    """A chunk's runs of modules, leftmost first: (dark, how many)."""
+    return [(dark, len(list(same))) for dark, same in groupby(format(chunk, f"0{_CHUNK}b"), "1".__eq__)]
+
+
+def _drawn(runs: list[tuple[bool, int]]) -> str:
+    """Runs as relative path commands along a 1-wide stroke: ``h<n>`` draws dark ones, ``m<n> 0`` skips light ones."""
+    return "".join(f"h{count}" if dark else f"m{count} 0" for dark, count in runs)
+
+
+def _untrailed(chunk: int) -> tuple[str, int]:
+    """A row's last chunk drawn without its trailing light run (nothing follows it), and how far it moves."""
+    runs = _runs(chunk)
+    if not runs[-1][0]:
+        runs.pop()
+    return _drawn(runs), sum(count for _, count in runs)
+
+
+#: a chunk inside a row, by value
+_INNER = [_drawn(_runs(chunk)) for chunk in range(1 << _CHUNK)]
+#: a row's last chunk, by value: its path and how far it moves
+_LAST = [_untrailed(chunk) for chunk in range(1 << _CHUNK)]
+
+
+@lru_cache(maxsize=32)
+def _path_table(chunks: int) -> list[str]:
+    """The path of each 16-bit unit of a symbol whose rows are ``chunks`` chunks: an inner chunk; a row's last
+    chunk, then the move to the next row's first module; the symbol's last chunk."""
+    newline = [f"{path}m{-(_CHUNK * (chunks - 1) + moved)} 1" for path, moved in _LAST]
+    return _INNER + newline + [path for path, _ in _LAST]
+
+
 def _svg(rows: Sequence[str]) -> bytes:
     size = len(rows)
-    runs = [
-        f"M{run.start()} {y}h{run.end() - run.start()}v1h{run.start() - run.end()}z"
-        for y, row in enumerate(rows)
-        for run in _DARK_RUN.finditer(row)
-    ]
+    left = max(rows, default="").find("1")  # the greatest row has the leftmost dark module
+    right = max(map(str.rfind, rows, repeat("1")), default=-1) + 1
+    path = ""
+    if left >= 0:  # a 1-wide stroke along the middle of each row, drawn over its dark runs, from a table per byte
+        chunks = -(-(right - left) // _CHUNK)
+        pad = "0" * (chunks * _CHUNK - (right - left))  # light modules after each row, to whole chunks
+        data = int(pad.join([row[left:right] for row in rows]) + pad, 2).to_bytes(chunks * size)
+        top = (len(data) - len(data.lstrip(b"\0"))) // chunks  # rows all light above and below are left out
+        data = data[top * chunks : -(-len(data.rstrip(b"\0")) // chunks) * chunks]
+        units = bytearray(2 * len(data))  # each chunk widened to 16 bits, its high byte saying where it is
+        units[_LOW_BYTE::2] = data
+        units[2 * chunks - 2 + _HIGH_BYTE :: 2 * chunks] = bytes([_ROW_END]) * (len(data) // chunks)
+        units[-2 + _HIGH_BYTE] = _SYMBOL_END
+        path = f"M{left} {top}.5" + "".join(map(_path_table(chunks).__getitem__, memoryview(units).cast("H")))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
         f'width="{size * PNG_SCALE}" height="{size * PNG_SCALE}" shape-rendering="crispEdges">'
         f'<rect width="{size}" height="{size}" fill="#fff"/>'
-        f'<path fill="#000" d="{"".join(runs)}"/></svg>'
+        f'<path fill="none" stroke="#000" stroke-width="1" d="{path}"/></svg>'
     ).encode()
 
 
@@ -155,7 +204,7 @@ def _png(rows: Sequence[str]) -> bytes:
 
 
 def svg_of(matrix: Matrix) -> bytes:
-    """A crisp, scalable SVG: one path of horizontal runs of dark modules."""
+    """A crisp, scalable SVG: one path, a 1-wide stroke over each row's runs of dark modules."""
     return _svg(_rows_of(matrix))
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
 import secrets
 import statistics
 import time
+from xml.etree import ElementTree
 
 import pytest
 import qrcode
@@ -98,6 +101,70 @@ def test_images_of_a_matrix_are_the_rendered_images() -> None:
     matrix = qr_matrix(content)
     assert svg_of(matrix) == render(content, "svg")
     assert png_of(matrix) == render(content, "png")
+
+
+def drawn_modules(svg: bytes) -> tuple[int, set[tuple[int, int]]]:
+    """The SVG's size in modules and the modules its path draws dark, read back from the path's commands.
+
+    The path must be 1-wide horizontal strokes along module rows (``M``/``m`` moves, ``h`` draws), whole modules.
+    """
+    root = ElementTree.fromstring(svg)  # noqa: S314 (our own SVG, just rendered)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("shape-rendering") == "crispEdges"
+    size = int(root.get("width", "")) // qr.PNG_SCALE
+    assert root.get("viewBox") == f"0 0 {size} {size}"
+    background, path = list(root)
+    assert background.attrib == {"width": str(size), "height": str(size), "fill": "#fff"}
+    assert {key: path.get(key) for key in ("fill", "stroke", "stroke-width")} == {
+        "fill": "none",
+        "stroke": "#000",
+        "stroke-width": "1",
+    }
+    x, y, dark = 0.0, 0.0, set()
+    for command, arguments in re.findall(r"([A-Za-z])([^A-Za-z]*)", path.get("d", "")):
+        numbers = [float(number) for number in arguments.replace(",", " ").split()]
+        if command in "Mm":
+            assert len(numbers) == 2
+            x, y = (numbers[0], numbers[1]) if command == "M" else (x + numbers[0], y + numbers[1])
+        else:
+            assert command == "h" and len(numbers) == 1 and numbers[0] > 0, (command, arguments)
+            assert x.is_integer() and (y - 0.5).is_integer() and numbers[0].is_integer(), (x, y, numbers)
+            dark |= {(int(x) + i, int(y)) for i in range(int(numbers[0]))}
+            x += numbers[0]
+    return size, dark
+
+
+def dark_of(rows: list[str]) -> set[tuple[int, int]]:
+    return {(x, y) for y, row in enumerate(rows) for x, module in enumerate(row) if module == "1"}
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_the_svg_draws_exactly_the_symbols_dark_modules(base: str) -> None:
+    for _ in range(10):
+        content = content_for(base)
+        rows = qr._symbol(content)
+        assert drawn_modules(render(content, "svg")) == (len(rows), dark_of(rows))
+
+
+def test_the_svg_draws_runs_across_its_chunks_and_any_rows() -> None:
+    chunk = qr._CHUNK
+    square: list[list[str]] = []
+    for width in range(1, 3 * chunk + 2):
+        square.append(["1" * width] * width)  # all dark: every run crosses every chunk boundary
+        square.append(["0" * width] * width)  # nothing to draw
+    for boundary in range(chunk, 3 * chunk + 1, chunk):  # dark at 0 fixes the first chunk; a run over its boundary
+        for before, after in ((1, 1), (1, chunk), (chunk, 1), (3, 5)):
+            width = boundary + after + 2
+            run = "0" * (boundary - before) + "1" * (before + after)
+            square.append(["0" * width, "1" + run[1:].ljust(width - 1, "0"), "0" * width, run.ljust(width, "0")])
+    rng = random.Random(15)
+    for _ in range(300):
+        width = rng.randrange(1, 60)
+        density = rng.random()
+        square.append(["".join("1" if rng.random() < density else "0" for _ in range(width)) for _ in range(width)])
+    for rows in square:
+        size = max(len(rows), len(rows[0]))  # a symbol is square
+        rows = [row.ljust(size, "0") for row in rows] + ["0" * size] * (size - len(rows))
+        assert drawn_modules(qr._svg(rows)) == (len(rows), dark_of(rows)), rows
 
 
 def test_a_render_takes_well_under_5ms_of_cpu() -> None:
