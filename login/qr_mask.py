@@ -133,9 +133,9 @@ class Layout:
         size, modules = self.size, self.modules
         light = rows ^ modules
         score = _line_penalty(rows, light) + _line_penalty(columns, columns ^ modules)
-        for same in (rows, light):  # N2: 3 per 2x2 block of one colour, overlaps included
-            pairs = same & same >> 1
-            score += 3 * (pairs & pairs >> (size + 1)).bit_count()
+        dark_pairs, light_pairs = rows & rows >> 1, light & light >> 1  # N2: 3 per 2x2 block of one colour
+        blocks = dark_pairs & dark_pairs >> (size + 1) | light_pairs & light_pairs >> (size + 1)
+        score += 3 * blocks.bit_count()
         percent = float(rows.bit_count()) / size**2  # N4, in qrcode's own float arithmetic
         return score + int(abs(percent * 100 - 50) / 5) * 10
 
@@ -155,14 +155,20 @@ class Layout:
 
 def _line_penalty(dark: int, light: int) -> int:
     """N1 and N3 along the lines of one form (rows, or columns)."""
-    score = 0
-    for same in (dark, light):  # N1: a run of 5 + i modules of one colour costs 3 + i
-        five = same & same >> 1 & same >> 2 & same >> 3 & same >> 4  # starts of 5 in a row: run length - 4 each
-        score += five.bit_count() + 2 * (five & ~(five >> 1)).bit_count()
-    # N3: 1011101 with 4 light modules after it or before it (the two patterns mirror each other)
-    core = dark & light >> 1 & dark >> 2 & dark >> 3 & dark >> 4 & light >> 5 & dark >> 6
-    four_light = light & light >> 1 & light >> 2 & light >> 3
-    return score + 40 * ((core & four_light >> 7).bit_count() + (four_light & core >> 4).bit_count())
+    dark1, dark2, dark3, dark4 = dark >> 1, dark >> 2, dark >> 3, dark >> 4
+    light1 = light >> 1
+    four_light = light & light1 & light >> 2 & light >> 3
+    # N1: a run of 5 + i modules of one colour costs 3 + i; "five" marks the starts of 5 in a row (run length - 4
+    # each), the last of a run's starts counting 2 more.  A module is dark or light, so both colours' marks are
+    # disjoint and are counted together.
+    five_dark = dark & dark1 & dark2 & dark3 & dark4
+    five_light = four_light & light >> 4
+    lasts = five_dark & ~(five_dark >> 1) | five_light & ~(five_light >> 1)
+    # N3: 1011101 with 4 light modules after it or before it (the two patterns mirror each other); the first starts
+    # dark where the second starts light, so they are disjoint too.
+    core = dark & light1 & dark2 & dark3 & dark4 & light >> 5 & dark >> 6
+    finder_like = core & four_light >> 7 | four_light & core >> 4
+    return (five_dark | five_light).bit_count() + 2 * lasts.bit_count() + 40 * finder_like.bit_count()
 
 
 def _form(lines: Iterable[str], table: dict[int, str] | None = None) -> int:
