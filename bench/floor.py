@@ -42,7 +42,7 @@ from redis_map import connect
 from runtime.process import event_loop_factory
 
 #: Redis round trips a first-party login makes with the abuse limits on (README, "Performance", item 5)
-LOGIN_ROUND_TRIPS = 15
+LOGIN_ROUND_TRIPS = 13
 #: auth checks a first-party login makes (the scan's and the confirm's)
 LOGIN_AUTH_CALLS = 2
 #: RS256 signatures a first-party login makes (its login token)
