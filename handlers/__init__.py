@@ -11,7 +11,8 @@ from auth import TokenIssuer
 from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import MAX_JSON_BODY, BaseHandler, NotFoundHandler
 from handlers.middleware.accesslog import InFlight, RequestLog
-from handlers.middleware.security import HttpPolicy, security_transform
+from handlers.middleware.answers import answer_transform
+from handlers.middleware.security import HttpPolicy
 from handlers.oauth import oauth_routes
 from handlers.ops import HealthHandler, MetricsHandler, Reachability, ReadyHandler
 from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_routes, page_settings
@@ -135,8 +136,7 @@ def make_app(services: Services, **settings: Any) -> Application:
     settings.setdefault("websocket_max_message_size", MAX_JSON_BODY)
     load_translations()
     app = Application(routes, default_handler_class=NotFoundHandler, **{**page_settings(), **settings})
-    app.add_transform(services.in_flight.transform())
-    app.add_transform(security_transform(services.policy))
+    app.add_transform(answer_transform(services.policy, services.in_flight))
     return app
 
 

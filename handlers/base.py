@@ -28,6 +28,9 @@ MAX_JSON_BODY = 16 * 1024
 #: longest credential we pass on to the auth server
 MAX_CREDENTIAL = 8 * 1024
 
+#: the compact JSON every answer is written in (one encoder: json.dumps would build one per call)
+JSON_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 _HTTP_ERRORS: dict[int, type[LoginError]] = {404: NotFound, 405: MethodNotAllowed, 413: BodyTooLarge}
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
@@ -139,7 +142,7 @@ class BaseHandler(LoginErrorHandler):
 
     def write_json(self, payload: dict[str, Any], status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(payload, separators=(",", ":")))
+        self.finish(JSON_ENCODER.encode(payload))
 
     # -- the one place errors become HTTP --------------------------------------
 

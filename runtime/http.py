@@ -29,6 +29,7 @@ alike, so what the tests exercise is what production runs.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -95,9 +96,8 @@ class ConnectionLimits:
 def build_http_server(delegate: HTTPServerConnectionDelegate, limits: ConnectionLimits) -> HTTPServer:
     """The HTTP server for ``delegate`` (the app, or the app behind the trusted proxies), held to ``limits``."""
     return LimitedHTTPServer(
-        AnswerGuard(delegate, limits.max_body_size),
+        AnswerGuard(delegate, limits.max_body_size, limits.body_timeout),
         idle_connection_timeout=limits.idle_timeout,
-        body_timeout=limits.body_timeout,
         max_header_size=limits.max_header_size,
         max_body_size=limits.max_body_size,
         per_ip=limits.per_ip,
@@ -164,13 +164,14 @@ class LimitedHTTPServer(HTTPServer):
 class AnswerGuard(HTTPServerConnectionDelegate):
     """Puts a ``_GuardedRequest`` before every request: our JSON errors where Tornado would answer bare."""
 
-    def __init__(self, delegate: HTTPServerConnectionDelegate, max_body_size: int) -> None:
+    def __init__(self, delegate: HTTPServerConnectionDelegate, max_body_size: int, body_timeout: float) -> None:
         self.delegate = delegate
         self.max_body_size = max_body_size
+        self.body_timeout = body_timeout
 
     def start_request(self, server_conn: object, request_conn: HTTPConnection) -> HTTPMessageDelegate:
         inner = self.delegate.start_request(server_conn, request_conn)
-        return _GuardedRequest(inner, request_conn, self.max_body_size)
+        return _GuardedRequest(inner, request_conn, self.max_body_size, self.body_timeout)
 
     def on_close(self, server_conn: object) -> None:
         self.delegate.on_close(server_conn)
@@ -186,12 +187,19 @@ class _GuardedRequest(HTTPMessageDelegate):
       declared size bare), and at the limit the app is handed what came so
       far and told the body ended, so the API answers its 413; the rest is
       not read, and the connection closes after the answer.
+
+    A body (a ``Content-Length``, or chunked) must be in within ``body_timeout``
+    of its headers, else the connection is closed, as Tornado's ``body_timeout`` does.
     """
 
-    def __init__(self, inner: HTTPMessageDelegate, connection: HTTPConnection, max_body_size: int) -> None:
+    def __init__(
+        self, inner: HTTPMessageDelegate, connection: HTTPConnection, max_body_size: int, body_timeout: float
+    ) -> None:
         self.inner = inner
         self.connection = connection
         self.max_body_size = max_body_size
+        self.body_timeout = body_timeout
+        self._body_timer: asyncio.TimerHandle | None = None
         #: the app has the request (its headers_received returned)
         self._started = False
         #: the app was told the body ended (or we answered ourselves): nothing more goes to it
@@ -205,11 +213,14 @@ class _GuardedRequest(HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         self._start_line = cast(RequestStartLine, start_line)
         length = headers.get("Content-Length", "")
+        encoding = headers.get("Transfer-Encoding", "")
+        if length or encoding:
+            self._body_timer = asyncio.get_running_loop().call_later(self.body_timeout, self._body_late)
         if length.isdigit() and int(length) > self.max_body_size:
             self._allow_body(int(length))  # so Tornado reads on quietly until our answer closes the connection
             self._answer(BodyTooLarge())
             return None
-        self._chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+        self._chunked = "chunked" in encoding.lower()
         if self._chunked:
             self._allow_body(_CHUNKED_READ_LIMIT)
         try:
@@ -241,14 +252,28 @@ class _GuardedRequest(HTTPMessageDelegate):
         self.inner.finish()
 
     def finish(self) -> None:
+        self._stop_body_timer()
         if not self._done:
             self._done = True
             self.inner.finish()
 
     def on_connection_close(self) -> None:
+        self._stop_body_timer()
         if self._started and not self._done:
             self._done = True
             self.inner.on_connection_close()
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if isinstance(self.connection, HTTP1Connection) and self.connection.stream is not None:
+            log.info("timeout reading the body from %s", self.connection.context)
+            # What Tornado's body_timeout does: the read fails, the app is told the connection closed.
+            self.connection.stream.close()
 
     def _allow_body(self, size: int) -> None:
         if isinstance(self.connection, HTTP1Connection):

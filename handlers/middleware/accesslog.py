@@ -8,17 +8,20 @@ codes travel.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
+from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING
 
-from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.locks import Event
-from tornado.web import OutputTransform, RequestHandler
+from tornado.web import RequestHandler
 
 from handlers.base import BaseHandler
 from login.errors import RateLimited, StorageUnavailable
 from runtime.metrics import Metrics
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Histogram
 
 access_log = logging.getLogger("qrlogin.access")
 
@@ -32,11 +35,42 @@ STORAGE_ERROR_CODES = frozenset(
 MAX_LOGGED_PATH = 200
 
 
+def _quoted(text: str | None) -> str:
+    """``text`` as a JSON literal, as json.dumps writes it (ASCII, escaped)."""
+    return "null" if text is None else encode_basestring_ascii(text)
+
+
+def access_line(
+    method: str | None, path: str, status: int, ms: float, ip: str | None, handler: str, error: str | None
+) -> str:
+    """The access log's JSON object, exactly as ``json.dumps(..., separators=(",", ":"))`` writes it.
+
+    Built directly: the encoder's set-up per call costs more than the line.
+    """
+    line = (
+        f'{{"method":{_quoted(method)},"path":{_quoted(path)},"status":{status:d},"ms":{float(ms)!r},'
+        f'"ip":{_quoted(ip)},"handler":{_quoted(handler)}'
+    )
+    if error:
+        return f'{line},"error":{_quoted(error)}}}'
+    return line + "}"
+
+
 class RequestLog:
     """The application's ``log_function``: called once per finished request."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
+        # The labelled children per (handler, status): labels() takes a lock and builds a key on every call.
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+    def _children_of(self, name: str, status: int) -> tuple[Counter, Histogram]:
+        children = self._children.get((name, status))
+        if children is None:
+            metrics = self._metrics
+            children = (metrics.requests.labels(name, str(status)), metrics.request_latency.labels(name))
+            self._children[(name, status)] = children
+        return children
 
     def __call__(self, handler: RequestHandler) -> None:
         request = handler.request
@@ -44,24 +78,25 @@ class RequestLog:
         seconds = request.request_time()
         name = type(handler).__name__
         error = handler.error_code if isinstance(handler, BaseHandler) else None
-        self._metrics.requests.labels(name, str(status)).inc()
-        self._metrics.request_latency.labels(name).observe(seconds)
+        count, latency = self._children_of(name, status)
+        count.inc()
+        latency.observe(seconds)
         if error == RateLimited.error:
             self._metrics.rate_limited.labels(name).inc()
         elif error in STORAGE_ERROR_CODES:
             self._metrics.redis_errors.labels("request").inc()
-        record = {
-            "method": request.method,
-            "path": request.path[:MAX_LOGGED_PATH],
-            "status": status,
-            "ms": round(seconds * 1000, 1),
-            "ip": request.remote_ip,
-            "handler": name,
-        }
-        if error:
-            record["error"] = error
         level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-        access_log.log(level, "%s", json.dumps(record, separators=(",", ":")))
+        if access_log.isEnabledFor(level):
+            line = access_line(
+                request.method,
+                request.path[:MAX_LOGGED_PATH],
+                status,
+                round(seconds * 1000, 1),
+                request.remote_ip,
+                name,
+                error,
+            )
+            access_log.log(level, "%s", line)
 
 
 class InFlight:
@@ -88,34 +123,3 @@ class InFlight:
         except TimeoutError:
             return False
         return True
-
-    def transform(self) -> type[OutputTransform]:
-        """An output transform class counting requests on this tracker.
-
-        Tornado makes one transform per request as its handler starts, and the
-        last chunk of every answer passes through it with ``finishing`` set.
-        """
-        tracker = self
-
-        class CountInFlight(OutputTransform):
-            def __init__(self, request: HTTPServerRequest) -> None:
-                super().__init__(request)
-                self._open = True
-                tracker.started()
-
-            def transform_first_chunk(
-                self, status_code: int, headers: HTTPHeaders, chunk: bytes, finishing: bool
-            ) -> tuple[int, HTTPHeaders, bytes]:
-                self._end(finishing)
-                return status_code, headers, chunk
-
-            def transform_chunk(self, chunk: bytes, finishing: bool) -> bytes:
-                self._end(finishing)
-                return chunk
-
-            def _end(self, finishing: bool) -> None:
-                if finishing and self._open:
-                    self._open = False
-                    tracker.finished()
-
-        return CountInFlight

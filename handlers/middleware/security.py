@@ -1,9 +1,10 @@
 """Security headers on every answer, and CORS for the configured origins only.
 
-Both are an output transform, which Tornado applies to every answer of the
-application (our handlers, error pages, any handler added later), so no
-handler can forget them.  A handler that serves a page sets its own
-``Content-Security-Policy``; the transform only fills in what is missing.
+Both are applied by an output transform (``handlers.middleware.answers``),
+which Tornado applies to every answer of the application (our handlers,
+error pages, any handler added later), so no handler can forget them.  A
+handler that serves a page sets its own ``Content-Security-Policy``; the
+transform only fills in what is missing.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tornado.httputil import HTTPHeaders, HTTPServerRequest
-from tornado.web import OutputTransform
+from tornado.httputil import HTTPHeaders
 
 #: the policy of every answer that sets none: the API's JSON and images need nothing
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -59,36 +59,24 @@ class HttpPolicy:
     def allows(self, origin: str | None) -> bool:
         return origin is not None and origin.lower() in self.cors_origins
 
-
-def security_transform(policy: HttpPolicy) -> type[OutputTransform]:
-    """An output transform class applying ``policy`` to every answer."""
-
-    class SecurityHeaders(OutputTransform):
-        def __init__(self, request: HTTPServerRequest) -> None:
-            super().__init__(request)
-            self._origin = request.headers.get("Origin")
-            self._preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
-
-        def transform_first_chunk(
-            self, status_code: int, headers: HTTPHeaders, chunk: bytes, finishing: bool
-        ) -> tuple[int, HTTPHeaders, bytes]:
-            if "Content-Security-Policy" not in headers:
-                headers["Content-Security-Policy"] = policy.csp
-            for name, value in FIXED_HEADERS.items():
-                headers[name] = value
-            if policy.allows(self._origin):
-                assert self._origin is not None
-                headers["Access-Control-Allow-Origin"] = self._origin
-                if self._preflight:
-                    headers["Access-Control-Allow-Methods"] = CORS_METHODS
-                    headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-                    headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
-            if policy.cors_origins:
-                # The answer depends on Origin: caches must not share it across origins.
-                headers.add("Vary", "Origin")
-            return status_code, headers, chunk
-
-    return SecurityHeaders
+    def secure(self, headers: HTTPHeaders, origin: str | None, preflight: bool) -> None:
+        """Adds to an answer's ``headers`` what it must carry: a page's own CSP is kept, CORS only for ``origin``
+        when allowed (with the preflight's headers when ``preflight``)."""
+        if "Content-Security-Policy" not in headers:
+            headers["Content-Security-Policy"] = self.csp
+        for name, value in FIXED_HEADERS.items():
+            headers[name] = value
+        if not self.cors_origins:
+            return
+        if self.allows(origin):
+            assert origin is not None
+            headers["Access-Control-Allow-Origin"] = origin
+            if preflight:
+                headers["Access-Control-Allow-Methods"] = CORS_METHODS
+                headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+                headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
+        # The answer depends on Origin: caches must not share it across origins.
+        headers.add("Vary", "Origin")
 
 
-__all__ = ["API_CSP", "HttpPolicy", "parse_origins", "security_transform"]
+__all__ = ["API_CSP", "HttpPolicy", "parse_origins"]
