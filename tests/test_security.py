@@ -21,6 +21,10 @@ def assert_secure(answer: Answer) -> None:
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    if headers.get("Content-Type", "").startswith("application/json"):
+        assert headers["Cache-Control"] == "no-store"  # an API answer, success or error, is never cached
+    assert "Vary" not in headers  # no CORS origins: no answer depends on Origin
 
 
 async def test_every_kind_of_answer_carries_the_security_headers(service: Instance) -> None:
@@ -42,6 +46,7 @@ async def test_every_kind_of_answer_carries_the_security_headers(service: Instan
         await service.request("OPTIONS", "/uuid", headers={"Origin": "https://evil.example"}),  # 403
     ]
     assert {a.code for a in answers} >= {200, 400, 401, 403, 404, 405, 413}
+    assert sum(a.headers.get("Content-Type", "").startswith("application/json") for a in answers) >= 11
     for answer in answers:
         assert_secure(answer)
         assert "Access-Control-Allow-Origin" not in answer.headers
@@ -61,9 +66,24 @@ async def test_cors_only_for_configured_origins(make_instance: MakeInstance) -> 
     assert ok.headers["Access-Control-Allow-Origin"] == ALLOWED
     assert "POST" in ok.headers["Access-Control-Allow-Methods"]
     assert "Authorization" in ok.headers["Access-Control-Allow-Headers"]
+    assert ok.headers["Access-Control-Max-Age"] == "600"
+    assert "Origin" in ok.headers["Vary"]
     refused = await service.request("OPTIONS", "/wait", headers={**preflight, "Origin": "https://phish.example"})
     assert refused.code == 403 and refused.error == "origin_not_allowed"
     assert "Access-Control-Allow-Origin" not in refused.headers
+    assert "Origin" in refused.headers["Vary"]
+    # A plain answer to an allowed origin names it, without the preflight's headers.
+    assert "Access-Control-Allow-Methods" not in allowed.headers
+    for answer in (allowed, other, ok, refused):
+        assert_secure_cors(answer)
+
+
+def assert_secure_cors(answer: Answer) -> None:
+    """The security headers are the same with CORS origins configured."""
+    headers = answer.headers
+    assert headers["Content-Security-Policy"] == API_CSP
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
 def test_cors_origins_option_parses() -> None:

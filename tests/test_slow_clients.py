@@ -124,6 +124,16 @@ async def test_a_body_that_stops_coming_is_cut(guarded: Instance) -> None:
         writer.close()
 
 
+async def test_a_chunked_body_that_stops_coming_is_cut(guarded: Instance) -> None:
+    reader, writer = await connect(guarded)
+    try:
+        writer.write(b"POST /uuid HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n")
+        await writer.drain()
+        assert await closed_within(reader) == b""
+    finally:
+        writer.close()
+
+
 async def test_a_parked_wait_outlives_the_idle_timeout(guarded: Instance) -> None:
     session = await guarded.new_session()
     started = time.monotonic()
