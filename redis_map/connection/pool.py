@@ -14,6 +14,10 @@ every idle connection failed its next command once ("Connection closed by
 server"), so a request was answered 503 although Redis was back.  Commands are
 never retried (a retried transition could run twice): the dead connection is
 found before anything is sent on it.
+
+Its connections carry no ``socket_timeout`` of their own: the pool keeps it,
+and one watch fails a connection in use longer than that, rather than a
+timer per command (``redis_map.connection.timely``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from redis_map.connection.timely import CheckoutWatch
+
 
 class QueueingConnectionPool(aioredis.ConnectionPool):
     """redis-py's pool, but past ``max_connections`` a command waits up to ``timeout`` for a connection.
@@ -37,6 +43,13 @@ class QueueingConnectionPool(aioredis.ConnectionPool):
     def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.timeout = timeout
+        limit = self.connection_kwargs.get("socket_timeout")
+        #: fails the connections in use longer than ``socket_timeout`` (None: no bound, as redis-py without one)
+        self.watch = CheckoutWatch(limit) if limit else None
+        if limit:
+            self.connection_kwargs["socket_timeout"] = None  # the watch bounds the commands instead
+            if self.connection_kwargs.get("socket_connect_timeout") is None:
+                self.connection_kwargs["socket_connect_timeout"] = limit  # as redis-py's default is
         #: one future per queued command, set when a released connection is its to take
         self._queue: deque[asyncio.Future[None]] = deque()
 
@@ -51,12 +64,17 @@ class QueueingConnectionPool(aioredis.ConnectionPool):
         return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
     async def ensure_connection(self, connection: AbstractConnection) -> None:
+        # Every command's connection comes through here, before it is connected if need be: its time starts.
+        if self.watch is not None:
+            self.watch.start(connection)
         if connection.is_connected and await _closed_by_server(connection):
             # Reconnect now, before the command is sent: nothing was sent on it yet.
             await connection.disconnect()
         await super().ensure_connection(connection)
 
     async def release(self, connection: AbstractConnection) -> None:
+        if self.watch is not None:
+            self.watch.end(connection)
         try:
             await super().release(connection)
         finally:
