@@ -200,9 +200,7 @@ class Supervisor:
                 self._children.clear()
                 self._restore_signals()
                 random.seed()  # as fork_processes does: workers must not share a random sequence
-                watch_the_supervisor(
-                    parent, self._lifeline, death_signal=from_main_thread, deadline=self.stop_deadline
-                )
+                watch_the_supervisor(parent, self._lifeline, death_signal=from_main_thread, deadline=self.stop_deadline)
                 return True
             self._children[pid] = worker_id
             self._started[worker_id] = time.monotonic()
