@@ -36,7 +36,7 @@ import logging
 import socket
 import struct
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -57,6 +57,7 @@ from handlers.base import MAX_JSON_BODY
 from handlers.middleware.proxy import TrustedProxies
 from handlers.middleware.security import API_CSP, FIXED_HEADERS
 from login.errors import BodyTooLarge, InvalidRequest, LoginError
+from runtime.accept import take_over_accepting
 
 log = logging.getLogger("qrlogin.http")
 
@@ -128,6 +129,11 @@ class LimitedHTTPServer(HTTPServer):
         self.open_per_ip: Counter[str] = Counter()
         self._peer_of: dict[IOStream, str] = {}
         self._refusing: set[str] = set()
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        sockets = list(sockets)
+        super().add_sockets(sockets)
+        take_over_accepting(sockets, self._handle_connection)
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
         ip = _peer(address)

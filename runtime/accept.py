@@ -1,0 +1,57 @@
+"""Accepting connections a few at a time, so a burst of new PCs does not hold the loop.
+
+Tornado's accept handler takes up to 128 connections (its default backlog)
+each time the listening socket is readable, and sets each one up (an
+``IOStream``, an ``HTTP1ServerConnection``, its first read) in the same
+callback: through a burst of thousands of PCs parking at once that one
+callback held the loop for 4-6 ms, which every parked waiter feels.  Here a
+callback accepts at most ``ACCEPTS_PER_CALLBACK``; the listening socket stays
+readable while connections are queued, so the loop calls back at its next
+turn, after whatever else was ready.  Accepting fewer at a time also spreads a
+burst more evenly over the workers of ``--processes``, which share the socket.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from tornado.ioloop import IOLoop
+
+#: most connections accepted (and set up) in one loop callback
+ACCEPTS_PER_CALLBACK = 16
+
+#: what is done with each accepted connection: ``TCPServer._handle_connection``'s signature
+OnConnection = Callable[[socket.socket, Any], None]
+
+
+AcceptHandler = Callable[[Any, int], None]
+
+
+def accept_some(sock: socket.socket, on_connection: OnConnection, limit: int = ACCEPTS_PER_CALLBACK) -> AcceptHandler:
+    """A loop handler for the listening ``sock``: accepts up to ``limit`` queued connections per call."""
+
+    def accept(fd: Any, events: int) -> None:
+        for _ in range(limit):
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                return  # the queue is empty
+            except ConnectionAbortedError:
+                continue  # closed by its peer while queued
+            on_connection(connection, address)
+
+    return accept
+
+
+def take_over_accepting(sockets: list[socket.socket], on_connection: OnConnection) -> None:
+    """Replace the loop's handlers of the listening ``sockets`` (Tornado's) with ``accept_some``'s.
+
+    Tornado's own stop (``TCPServer.stop``) still removes them: it removes
+    whatever handler the loop has for the socket.
+    """
+    loop = IOLoop.current()
+    for sock in sockets:
+        loop.remove_handler(sock)
+        loop.add_handler(sock, accept_some(sock, on_connection), IOLoop.READ)
