@@ -19,7 +19,7 @@ from login.events import LoginEvents, Outcome
 from login.models import CODE_PATTERN, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from login.qr import QrRenderer
 from redis_map.ratelimit import RateCount, RateLimiter
-from redis_map.store import Exchanged, SessionStore
+from redis_map.store import Copy, Exchanged, SessionStore
 
 
 class TokenSigner(Protocol):
@@ -79,9 +79,9 @@ class LoginService:
         self.tokens = tokens
         self.renderer = renderer
 
-    async def create(self, requester: Requester) -> NewSession:
-        """A new waiting session for the PC ``requester`` describes."""
-        session = await self.store.create(requester, self.limiter.session_request(requester.ip))
+    async def create(self, requester: Requester, copy: Copy | None = None) -> NewSession:
+        """A new waiting session for the PC ``requester`` describes (carrying ``copy``, made in the same step)."""
+        session = await self.store.create(requester, self.limiter.session_request(requester.ip), copy)
         await self.events.opened(session.uuid, self.store.session_ttl, written=self.store.audits)
         return session
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from login.errors import InvalidRequest as LoginInvalidRequest
@@ -27,6 +28,7 @@ from oidc.clients import ClientRegistry
 from oidc.errors import AccessDenied, OAuthError
 from oidc.events import Authorization, Event, ProviderEvents
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
+from redis_map.store import Copy
 
 #: seconds an authorization request stays usable: its page fetches fresh codes as they expire (5 by
 #: default, 2 minutes each), so this outlives them
@@ -46,9 +48,9 @@ class RequestGone(LoginInvalidRequest):
 class AuthorizationStore(Protocol):
     async def save_request(self, request_id: str, record: str, ttl: float) -> None: ...
 
-    async def load_request(self, request_id: str) -> str | None: ...
-
-    async def bind(self, uuid: str, record: str, ttl: float) -> None: ...
+    def login_copy(self, request_id: str, ttl: float, gone: Callable[[], Exception]) -> Copy:
+        """What a new login session carries: the request's record, copied for ``ttl`` (``gone()`` if expired)."""
+        ...
 
     async def bound(self, uuid: str) -> str | None: ...
 
@@ -98,11 +100,11 @@ class Authorizations:
 
     async def new_login(self, request_id: str, requester: Requester) -> NewSession:
         """A login session (its QR) for the page of the request ``request_id``."""
-        request = await self._request(request_id)
-        session = await self.login.create(requester)
-        # The request itself, not its id: the phone page and the hand-back read it in one round trip.
-        await self.store.bind(session.uuid, request.record(), self._binding_ttl)
-        return session
+        if not request_id:
+            raise RequestGone()
+        # The request itself, not its id, copied by the session's creation: the phone page and the hand-back
+        # read it in one round trip.
+        return await self.login.create(requester, self.store.login_copy(request_id, self._binding_ttl, RequestGone))
 
     async def asked_by(self, uuid: str) -> AuthorizationRequest | None:
         """The request the login session ``uuid`` answers (None: a first-party login, or gone)."""
@@ -161,12 +163,3 @@ class Authorizations:
                 ip=ip,
             )
         return handed.login
-
-    async def _request(self, request_id: str) -> AuthorizationRequest:
-        record = await self.store.load_request(request_id) if request_id else None
-        if record is None:
-            raise RequestGone()
-        try:
-            return AuthorizationRequest.from_record(record)
-        except ValueError:
-            raise RequestGone() from None

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import cast
 
 from redis.asyncio.cluster import RedisCluster
 
@@ -44,6 +45,8 @@ MAX_USER_AGENT = 512
 EXCHANGED = 4
 #: how long an exchanged session keeps its login for a retried exchange (whose first answer was lost)
 EXCHANGE_GRACE = 30.0
+#: create.lua's answer when the record a session is to carry (``Copy``) is gone
+SOURCE_GONE = -1
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 
@@ -104,6 +107,17 @@ def script_sha(name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Copy:
+    """A record a new session carries beside it: ``source``'s value copied to the key ``target(uuid)`` names, to
+    expire in ``ttl_ms``; when ``source`` is gone, ``gone()`` is raised and nothing is created."""
+
+    source: str
+    target: Callable[[str], str]
+    ttl_ms: int
+    gone: Callable[[], Exception]
+
+
+@dataclass(frozen=True, slots=True)
 class Exchanged:
     """An exchanged code: who logged in, the login kept for them, and whether this call exchanged it."""
 
@@ -155,17 +169,31 @@ class SessionStore:
         async with storage_errors():
             await self._redis.ping()
 
-    async def create(self, requester: Requester, count: RateCount | None = None) -> NewSession:
+    async def create(
+        self, requester: Requester, count: RateCount | None = None, copy: Copy | None = None
+    ) -> NewSession:
         """Start a waiting session for the PC described by ``requester``, watched for expiry when ``audits``.
 
         ``count``: the request counted on its client's rate limit first; past it, RateLimited and nothing created.
+        ``copy``: a record made beside the session, in the same step (on a Cluster, where the source is in
+        another slot, read before and written after it).
         """
         uuid = secrets.token_hex(16)
         secret = secrets.token_urlsafe(32)
         ttl_ms = int(self.session_ttl * 1000)
+        copied: str | None = None
+        if copy is not None and not self.audits:
+            async with storage_errors():
+                copied = cast(str | None, await self._redis.get(copy.source))
+            if copied is None:
+                raise copy.gone()
         count_keys, count_args = await self._counted(count)
-        keys = [self.key(uuid), *self._audit_keys, *count_keys]
-        args: list[str | int] = [ttl_ms, int(time.time() * 1000) + ttl_ms, uuid, *count_args]
+        copy_keys: list[str] = []
+        copy_ttl_ms = 0
+        if copy is not None and self.audits:
+            copy_keys, copy_ttl_ms = [copy.source, copy.target(uuid)], copy.ttl_ms
+        keys = [self.key(uuid), *self._audit_keys, *copy_keys, *count_keys]
+        args: list[str | int] = [ttl_ms, int(time.time() * 1000) + ttl_ms, uuid, *count_args, copy_ttl_ms]
         args += [
             "status", int(Status.WAITING),
             "cursor_hash", _digest(secret),
@@ -175,9 +203,13 @@ class SessionStore:
             "base", requester.reached_at,
         ]  # fmt: skip
         async with storage_errors():
-            wait_ms = await self._create(keys=keys, args=args)
-        if wait_ms:
-            raise RateCount.refused(int(wait_ms))
+            created = int(await self._create(keys=keys, args=args))
+            if copy is not None and copied is not None and created == 0:
+                await self._redis.set(copy.target(uuid), copied, px=copy.ttl_ms)
+        if created == SOURCE_GONE and copy is not None:
+            raise copy.gone()
+        if created:
+            raise RateCount.refused(created)
         return NewSession(uuid=uuid, cursor=Cursor(uuid, secret), expires_in=math.ceil(self.session_ttl))
 
     async def read(self, uuid: str) -> SessionView:

@@ -13,7 +13,9 @@ import pytest
 from auth import UserInfoClient
 from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
-from login.models import Identity
+from login.models import Identity, Requester, Status
+from oidc.authorization import RequestGone
+from oidc.authorize import Parameters
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
 from redis_map import connect
 from redis_map.grants import RedisGrantStore
@@ -147,6 +149,27 @@ async def test_a_login_on_a_cluster_is_audited_once_by_its_steps(cluster_instanc
     mine = [e.outcome for e in await pc_side.audit.tail(100) if e.fields.get("uuid") == session["uuid"]]
     assert mine == ["confirmed", "exchanged"]
     assert await pc_side.store._redis.zscore(deadlines, session["uuid"]) is None
+
+
+async def test_an_authorization_pages_session_on_a_cluster_carries_its_request(
+    cluster_instances: list[Instance],
+) -> None:
+    """The request is in another slot than the session: read before the creation script, copied after it."""
+    service = cluster_instances[0]
+    provider = service.services.provider
+    assert provider is not None
+    client, _ = await provider.clients.register(name="Acme", redirect_uris=["https://rp.example/cb"])
+    client_id = client.client_id
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example/cb",
+              "scope": "openid", "code_challenge": "c" * 43, "code_challenge_method": "S256"}  # fmt: skip
+    request_id, request = await provider.authorizations.start(Parameters({k: [v] for k, v in params.items()}))
+    requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=service.base_url)
+    session = await provider.authorizations.new_login(request_id, requester)
+    assert await provider.authorizations.asked_by(session.uuid) == request
+    assert (await service.store.read(session.uuid)).status is Status.WAITING
+    await service.redis.delete(service.store.keys.authorization_request(request_id))
+    with pytest.raises(RequestGone):
+        await provider.authorizations.new_login(request_id, requester)
 
 
 async def test_racing_confirms_on_a_cluster_make_one_change(cluster_instances: list[Instance]) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from login.models import Cursor, Requester
+from login.models import Cursor, Requester, Status
+from oidc.authorization import RequestGone
 from oidc.authorize import Parameters
 from oidc.grant import parse_token, token_hash
 from tests.oidc.conftest import REDIRECT_URI, authorize, fetch, parts, pkce, query_of, register
@@ -207,6 +208,54 @@ async def test_a_whole_authorization_at_the_domain_level(provider: Instance) -> 
     await login.cancel(denied.uuid, BOB, "192.0.2.2")
     refused = query_of(await flow.complete(denied.cursor, None, "192.0.2.1", ISSUER))
     assert refused["error"] == "access_denied" and refused["state"] == "st-123" and refused["iss"] == ISSUER
+
+
+def count_trips(service: Instance, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The round trips the service's Redis client makes from now on: its pool's check-outs, one per command or
+    pipeline (a script Redis did not know yet takes three: EVALSHA, SCRIPT LOAD, EVALSHA)."""
+    pool = service.redis.connection_pool
+    checkout = pool.get_connection
+    trips: list[str] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        trips.append("trip")
+        return await checkout(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "get_connection", counted)
+    return trips
+
+
+async def test_the_pages_call_for_a_qr_is_one_round_trip_and_a_gone_request_makes_nothing(
+    provider: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The creation script reads the request and writes its copy beside the session; an expired request: refused,
+    no session made, nothing counted against the PC's IP."""
+    client, _ = await register(provider)
+    flow = parts(provider).authorizations
+    keys = provider.store.keys
+    request_id, request = await flow.start(Parameters({k: [v] for k, v in good(client.client_id).items()}))
+    requester = Requester(ip="192.0.2.9", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
+
+    await flow.new_login(request_id, requester)  # the page's first QR: the scripts known to Redis from now on
+    trips = count_trips(provider, monkeypatch)
+    session = await flow.new_login(request_id, requester)
+    assert len(trips) == 1, trips
+    assert await flow.asked_by(session.uuid) == request
+    settings = provider.settings
+    ttl_ms = await provider.redis.pttl(keys.authorization_login(session.uuid))
+    assert settings.session_ttl * 1000 < ttl_ms <= (settings.session_ttl + settings.code_ttl) * 1000
+    assert (await provider.store.read(session.uuid)).status is Status.WAITING
+
+    count = provider.services.login.limiter.session_request(requester.ip)
+    assert count is not None
+    counted = await provider.redis.get(count.key)
+    assert counted == "2"
+    sessions = len([key async for key in provider.redis.scan_iter(match=keys.session("*"))])
+    await provider.redis.delete(keys.authorization_request(request_id))
+    with pytest.raises(RequestGone):
+        await flow.new_login(request_id, requester)
+    assert await provider.redis.get(count.key) == counted
+    assert len([key async for key in provider.redis.scan_iter(match=keys.session("*"))]) == sessions
 
 
 async def test_only_the_tab_with_the_cursor_completes(provider: Instance) -> None:
