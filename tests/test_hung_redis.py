@@ -11,8 +11,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from redis_map import SessionStore, connect
 from redis_map.connection.pool import QueueingConnectionPool
 from redis_map.connection.timely import WATCH_TICKS
 from redis_map.errors import storage_errors
-from tests.procs import RedisServer, require_program
+from tests.procs import RedisServer
 
 #: the socket timeout of the hung-Redis tests
 TIMEOUT = 0.5
@@ -31,18 +30,6 @@ TIMEOUT = 0.5
 LATEST = TIMEOUT * (1 + 1 / WATCH_TICKS) + 0.5
 #: commands timed for the task and timer counts
 COMMANDS = 200
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which it may pause; resumed and stopped afterwards."""
-    server = RedisServer(require_program("redis-server", "redis-server"), tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        if server.process is not None:
-            os.kill(server.process.pid, signal.SIGCONT)
-        server.stop()
 
 
 @pytest.fixture

@@ -114,20 +114,15 @@ async def test_headers_trickled_are_cut_at_the_idle_timeout(guarded: Instance) -
         writer.close()
 
 
-async def test_a_body_that_stops_coming_is_cut(guarded: Instance) -> None:
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 16000\r\n\r\n{", b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n"],
+    ids=["sized", "chunked"],
+)
+async def test_a_body_that_stops_coming_is_cut(guarded: Instance, framing: bytes) -> None:
     reader, writer = await connect(guarded)
     try:
-        writer.write(b"POST /uuid HTTP/1.1\r\nHost: test\r\nContent-Length: 16000\r\n\r\n{")
-        await writer.drain()
-        assert await closed_within(reader) == b""
-    finally:
-        writer.close()
-
-
-async def test_a_chunked_body_that_stops_coming_is_cut(guarded: Instance) -> None:
-    reader, writer = await connect(guarded)
-    try:
-        writer.write(b"POST /uuid HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n")
+        writer.write(b"POST /uuid HTTP/1.1\r\nHost: test\r\n" + framing)
         await writer.drain()
         assert await closed_within(reader) == b""
     finally:

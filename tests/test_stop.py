@@ -6,13 +6,10 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from tests.procs import Process, RedisServer, listening_port, require_program, run_main
+from tests.procs import Process, RedisServer, listening_port, run_main
 from tests.service import Client
 
 #: the stop deadline these tests set (production's default is 20 s)
@@ -26,18 +23,6 @@ class Service(Client):
         self.process = process
         self.port = listening_port(process)
         self.http = AsyncHTTPClient(force_instance=True, max_clients=100)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which it may pause; resumed and stopped afterwards."""
-    server = RedisServer(require_program("redis-server", "redis-server"), tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        if server.process is not None:
-            os.kill(server.process.pid, signal.SIGCONT)
-        server.stop()
 
 
 async def parked_service(redis: RedisServer, *options: str) -> tuple[Service, list[asyncio.Future[object]]]:
