@@ -9,6 +9,10 @@
    ``LoginService.hand_over``) for the redirect back to the client with a new
    authorization code; once denied, for the redirect with ``access_denied``.
    Only that tab can: it alone has the cursor.
+
+A process keeps the requests it stored and the sessions it bound to them
+(RECENT_REQUESTS, each until its Redis key expires: neither ever changes), so a
+hand-back on the process that served the page reads no copy from Redis.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from oidc.clients import ClientRegistry
 from oidc.errors import AccessDenied, OAuthError
 from oidc.events import Authorization, Event, ProviderEvents
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
+from oidc.recent import Recent
 from redis_map.store import Copy
 
 #: seconds an authorization request stays usable: its page fetches fresh codes as they expire (5 by
@@ -37,6 +42,9 @@ REQUEST_TTL = 900.0
 CODE_TTL = 60.0
 #: a request id: 192 random bits, base64url
 REQUEST_ID_BYTES = 24
+#: requests, and login sessions' requests, a process keeps after writing them (a page's calls mostly come back to
+#: the process that served it: its QR and its hand-back then read no copy from Redis)
+RECENT_REQUESTS = 4096
 
 
 class RequestGone(LoginInvalidRequest):
@@ -74,6 +82,7 @@ class Authorizations:
         *,
         session_ttl: float,
         code_ttl: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clients = clients
         self.store = store
@@ -82,6 +91,11 @@ class Authorizations:
         self.events = events
         #: a login session lives this long at most: waiting, then confirmed until exchanged
         self._binding_ttl = session_ttl + code_ttl
+        # What was written here, until (at the latest) Redis forgets it too; neither record ever changes.
+        #: request id -> the request, as this process stored it
+        self._requests: Recent[str, AuthorizationRequest] = Recent(RECENT_REQUESTS, clock)
+        #: login session uuid -> the request it answers, as this process bound it
+        self._logins: Recent[str, AuthorizationRequest] = Recent(RECENT_REQUESTS, clock)
 
     async def start(self, params: Parameters) -> tuple[str, AuthorizationRequest]:
         """The checked request and the id its page carries; an OAuthError for our page, a RedirectedError."""
@@ -94,7 +108,9 @@ class Authorizations:
             self.events.authorization(Authorization.REFUSED)
             raise
         request_id = secrets.token_urlsafe(REQUEST_ID_BYTES)
+        until = self._requests.now() + REQUEST_TTL
         await self.store.save_request(request_id, request.record(), REQUEST_TTL)
+        self._requests.put(request_id, request, until)
         self.events.authorization(Authorization.PAGE)
         return request_id, request
 
@@ -102,12 +118,20 @@ class Authorizations:
         """A login session (its QR) for the page of the request ``request_id``."""
         if not request_id:
             raise RequestGone()
+        until = self._logins.now() + self._binding_ttl
         # The request itself, not its id, copied by the session's creation: the phone page and the hand-back
-        # read it in one round trip.
-        return await self.login.create(requester, self.store.login_copy(request_id, self._binding_ttl, RequestGone))
+        # read it in one round trip (none, on this process, which keeps what it bound).
+        session = await self.login.create(requester, self.store.login_copy(request_id, self._binding_ttl, RequestGone))
+        request = self._requests.get(request_id)
+        if request is not None:
+            self._logins.put(session.uuid, request, until)
+        return session
 
     async def asked_by(self, uuid: str) -> AuthorizationRequest | None:
         """The request the login session ``uuid`` answers (None: a first-party login, or gone)."""
+        bound = self._logins.get(uuid)
+        if bound is not None:
+            return bound
         record = await self.store.bound(uuid)
         if record is None:
             return None

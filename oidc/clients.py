@@ -35,6 +35,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from oidc.errors import InvalidClient
+from oidc.recent import Recent
 from oidc.scopes import SUPPORTED_SCOPES
 
 #: what a client id may look like (chosen by the operator, or made here)
@@ -227,9 +228,8 @@ class ClientRegistry:
         self._store = store
         self._hasher = hasher
         self._cache_ttl = cache_ttl
-        self._clock = clock
-        #: client id -> (read until, client), oldest read first
-        self._cache: dict[str, tuple[float, Client]] = {}
+        #: the clients read lately
+        self._cache: Recent[str, Client] = Recent(CLIENT_CACHE_SIZE, clock)
 
     async def register(
         self,
@@ -273,14 +273,14 @@ class ClientRegistry:
 
     async def find(self, client_id: str) -> Client | None:
         """The client, or None (unknown, or its record unreadable); as read up to ``cache_ttl`` seconds ago."""
-        now = self._clock()
         cached = self._cache.get(client_id)
-        if cached is not None and now < cached[0]:
-            return cached[1]
+        if cached is not None:
+            return cached
         if not CLIENT_ID_PATTERN.fullmatch(client_id):
             return None
+        read_at = self._cache.now()
         record = await self._store.get(client_id)
-        self._cache.pop(client_id, None)
+        self._cache.forget(client_id)
         if record is None:
             return None
         try:
@@ -288,9 +288,7 @@ class ClientRegistry:
         except ValueError:
             return None
         if self._cache_ttl > 0:
-            if len(self._cache) >= CLIENT_CACHE_SIZE:
-                del self._cache[next(iter(self._cache))]
-            self._cache[client_id] = (now + self._cache_ttl, client)
+            self._cache.put(client_id, client, read_at + self._cache_ttl)
         return client
 
     async def require(self, client_id: str) -> Client:
@@ -337,13 +335,13 @@ class ClientRegistry:
             raise ClientError(f"{client_id} is a public client: it has no secret")
         secret = secrets.token_urlsafe(SECRET_BYTES)
         replaced = await self._store.replace(client_id, replace(client, secret_hash=self._hasher.hash(secret)).record())
-        self._cache.pop(client_id, None)
+        self._cache.forget(client_id)
         if not replaced:
             raise UnknownClient(client_id)
         return secret
 
     async def remove(self, client_id: str) -> None:
         removed = await self._store.remove(client_id)
-        self._cache.pop(client_id, None)
+        self._cache.forget(client_id)
         if not removed:
             raise UnknownClient(client_id)

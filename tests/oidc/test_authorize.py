@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+from auth import DemoAuthenticator
 from login.models import Cursor, Requester, Status
 from oidc.authorization import RequestGone
 from oidc.authorize import Parameters
 from oidc.grant import parse_token, token_hash
+from tests.conftest import MakeInstance
 from tests.oidc.conftest import REDIRECT_URI, authorize, fetch, parts, pkce, query_of, register
 from tests.service import Instance
 
@@ -256,6 +258,37 @@ async def test_the_pages_call_for_a_qr_is_one_round_trip_and_a_gone_request_make
         await flow.new_login(request_id, requester)
     assert await provider.redis.get(count.key) == counted
     assert len([key async for key in provider.redis.scan_iter(match=keys.session("*"))]) == sessions
+
+
+async def test_the_process_that_bound_a_login_hands_it_back_without_reading_the_copy(
+    provider: Instance, make_instance: MakeInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hand-back on the process that made the page's session: the session's read, the exchange and the code,
+    no read of the request's copy; another process (sharing the Redis) reads the copy, and hands back alike."""
+    client, _ = await register(provider)
+    flow = parts(provider).authorizations
+    login = provider.services.login
+    request_id, request = await flow.start(Parameters({k: [v] for k, v in good(client.client_id).items()}))
+    requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
+    sessions = [await flow.new_login(request_id, requester) for _ in range(3)]
+    codes = []
+    for session in sessions:
+        await login.scan(session.uuid, BOB, "192.0.2.2")
+        await login.confirm(session.uuid, BOB, "192.0.2.2")
+        view = await login.store.read_for_cursor(session.cursor)
+        assert view.code is not None
+        codes.append(view.code)
+    await flow.complete(sessions[0].cursor, codes[0], "192.0.2.1", ISSUER)  # the grant's script known to Redis
+
+    trips = count_trips(provider, monkeypatch)
+    back = await flow.complete(sessions[1].cursor, codes[1], "192.0.2.1", ISSUER)
+    assert len(trips) == 3, trips
+    assert query_of(back)["state"] == "st-123" and back.startswith(REDIRECT_URI + "?")
+
+    other = parts(await make_instance(authenticator=DemoAuthenticator(), demo=True, issuer=ISSUER)).authorizations
+    assert await other.asked_by(sessions[2].uuid) == request
+    back = await other.complete(sessions[2].cursor, codes[2], "192.0.2.1", ISSUER)
+    assert query_of(back)["state"] == "st-123" and query_of(back)["code"]
 
 
 async def test_only_the_tab_with_the_cursor_completes(provider: Instance) -> None:
