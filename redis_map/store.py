@@ -181,17 +181,17 @@ class SessionStore:
         uuid = secrets.token_hex(16)
         secret = secrets.token_urlsafe(32)
         ttl_ms = int(self.session_ttl * 1000)
-        copied: str | None = None
-        if copy is not None and not self.audits:
+        copied: str | None = None  # on a Cluster, the copy's value, read before the session is made
+        copy_keys: list[str] = []
+        copy_ttl_ms = 0
+        if copy is not None and self.sharded:
             async with storage_errors():
                 copied = cast(str | None, await self._redis.get(copy.source))
             if copied is None:
                 raise copy.gone()
-        count_keys, count_args = await self._counted(count)
-        copy_keys: list[str] = []
-        copy_ttl_ms = 0
-        if copy is not None and self.audits:
+        elif copy is not None:
             copy_keys, copy_ttl_ms = [copy.source, copy.target(uuid)], copy.ttl_ms
+        count_keys, count_args = await self._counted(count)
         keys = [self.key(uuid), *self._audit_keys, *copy_keys, *count_keys]
         args: list[str | int] = [ttl_ms, int(time.time() * 1000) + ttl_ms, uuid, *count_args, copy_ttl_ms]
         args += [
@@ -204,7 +204,7 @@ class SessionStore:
         ]  # fmt: skip
         async with storage_errors():
             created = int(await self._create(keys=keys, args=args))
-            if copy is not None and copied is not None and created == 0:
+            if copy is not None and copied is not None and created == 0:  # the Cluster's copy, after the session
                 await self._redis.set(copy.target(uuid), copied, px=copy.ttl_ms)
         if created == SOURCE_GONE and copy is not None:
             raise copy.gone()
