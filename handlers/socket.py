@@ -38,6 +38,7 @@ from tornado.httputil import HTTPHeaders
 from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
+from handlers.base import JSON_ENCODER
 from handlers.middleware.security import HttpPolicy
 from handlers.push import Ending, OpenConnections, Transport, follow, follow_request
 from login.errors import InvalidJSON, LoginError, RateLimited, StorageUnavailable
@@ -175,7 +176,7 @@ class SocketHandler(WebSocketHandler):
 
     async def _push(self, view: SessionView) -> None:
         try:
-            await self.write_message(json.dumps(view.wait_answer(), separators=(",", ":")))
+            await self.write_message(JSON_ENCODER.encode(view.wait_answer()))
         except WebSocketClosedError:
             self._ticket.cancel()
             return

@@ -20,7 +20,6 @@ be reopened with the status last seen.
 
 from __future__ import annotations
 
-import json
 import re
 from asyncio import Future
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
-from handlers.base import BaseHandler
+from handlers.base import JSON_ENCODER, BaseHandler
 from handlers.push import OpenConnections, Transport, follow, follow_request
 from login.errors import LoginError, RateLimited, StorageUnavailable
 from login.models import Cursor, SessionView, Status
@@ -94,7 +93,7 @@ class StreamHandler(BaseHandler):
         self.metrics.push_open.labels(Transport.SSE).dec()
 
     async def _push(self, view: SessionView) -> None:
-        data = json.dumps(view.wait_answer(), separators=(",", ":"))
+        data = JSON_ENCODER.encode(view.wait_answer())
         if await self._send(f"id: {int(view.status)}\ndata: {data}\n\n"):
             self.metrics.pushes.labels(Transport.SSE).inc()
 
@@ -133,7 +132,7 @@ class StreamHandler(BaseHandler):
         payload: dict[str, Any] = {"status": error.status_code, "error": error.error, "message": error.message}
         if error.retry_after is not None:
             payload["retry_after"] = error.retry_after
-        return f"event: error\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+        return f"event: error\ndata: {JSON_ENCODER.encode(payload)}\n\n"
 
     def stop(self) -> None:
         """The service is stopping: the registry wakes this stream, which pushes the state and ends."""
