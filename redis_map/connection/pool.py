@@ -17,7 +17,8 @@ found before anything is sent on it.
 
 Its connections carry no ``socket_timeout`` of their own: the pool keeps it,
 and one watch fails a connection in use longer than that, rather than a
-timer per command (``redis_map.connection.timely``).
+timer per command (``redis_map.connection.timely``).  They pack commands with
+hiredis (``redis_map.connection.packing``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from redis_map.connection.packing import packed
 from redis_map.connection.timely import CheckoutWatch
 
 
@@ -42,6 +44,7 @@ class QueueingConnectionPool(aioredis.ConnectionPool):
 
     def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.connection_class = packed(self.connection_class)  # the same kind of connection, packing in C
         self.timeout = timeout
         limit = self.connection_kwargs.get("socket_timeout")
         #: fails the connections in use longer than ``socket_timeout`` (None: no bound, as redis-py without one)
