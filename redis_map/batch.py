@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from redis_map.connection.connect import RedisClient
+from redis_map.connection.script import Script
 
 #: one command of a batch: a script with its keys and arguments, or a command's name and arguments
-Call = tuple[AsyncScript, Sequence[Any], Sequence[Any]] | tuple[str, Sequence[Any]]
+Call = tuple[Script, Sequence[Any], Sequence[Any]] | tuple[str, Sequence[Any]]
 
 
 async def in_one_trip(redis: RedisClient, calls: Sequence[Call]) -> list[Any]:
@@ -36,7 +36,7 @@ async def in_one_trip(redis: RedisClient, calls: Sequence[Call]) -> list[Any]:
     for index, (call, answer) in enumerate(zip(calls, answers, strict=True)):
         if isinstance(answer, NoScriptError) and len(call) == 3:
             script, keys, args = call
-            answers[index] = await script(keys=keys, args=args)  # loads it, then runs it
+            answers[index] = await script(keys=keys, args=args)  # runs it as EVAL, which loads it
     for answer in answers:
         if isinstance(answer, Exception):
             raise answer

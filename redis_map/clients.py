@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import cast
 
 from redis_map.connection.connect import RedisClient
+from redis_map.connection.script import Script
 from redis_map.keys import KeySpace
 from redis_map.store import storage_errors
 
@@ -30,7 +31,7 @@ class RedisClientStore:
     def __init__(self, redis: RedisClient, keys: KeySpace) -> None:
         self._redis = redis
         self.key = keys.clients
-        self._replace = redis.register_script(_REPLACE)
+        self._replace = Script(redis, _REPLACE)
 
     async def get(self, client_id: str) -> str | None:
         async with storage_errors():

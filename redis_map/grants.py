@@ -30,6 +30,7 @@ from oidc.events import Event
 from oidc.grant import Grant, GrantStatus
 from redis_map.audit import AUDIT_LUA
 from redis_map.connection.connect import RedisClient
+from redis_map.connection.script import Script
 from redis_map.keys import KeySpace
 from redis_map.store import change_errors, storage_errors
 
@@ -71,11 +72,11 @@ class RedisGrantStore:
         self._keys = keys
         #: the audit stream the scripts append to; none on a Cluster (another slot than the grant's)
         self._audit = [] if isinstance(redis, RedisCluster) else [keys.audit_stream]
-        self._issue = redis.register_script(_script("grant_issue.lua"))
-        self._redeem = redis.register_script(_script("grant_redeem.lua"))
-        self._refresh = redis.register_script(_script("grant_refresh.lua"))
-        self._revoke = redis.register_script(_script("grant_revoke.lua"))
-        self._check = redis.register_script((_SCRIPTS / "grant_check.lua").read_text())
+        self._issue = Script(redis, _script("grant_issue.lua"))
+        self._redeem = Script(redis, _script("grant_redeem.lua"))
+        self._refresh = Script(redis, _script("grant_refresh.lua"))
+        self._revoke = Script(redis, _script("grant_revoke.lua"))
+        self._check = Script(redis, (_SCRIPTS / "grant_check.lua").read_text())
 
     async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> bool:
         """Stores a new grant holding only its code, for ``ttl_ms``; whether ``code_issued`` was audited with it."""

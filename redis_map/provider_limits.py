@@ -18,6 +18,7 @@ import hashlib
 from login.errors import RateLimited
 from redis_map.batch import Call, in_one_trip
 from redis_map.connection.connect import RedisClient
+from redis_map.connection.script import Script
 from redis_map.keys import KeySpace
 from redis_map.ratelimit import RATE_HIT_SCRIPT
 from redis_map.store import storage_errors
@@ -43,7 +44,7 @@ class ProviderLimits:
         self._redis = redis
         self._keys = keys
         self.enabled = enabled
-        self._hit = redis.register_script(RATE_HIT_SCRIPT)
+        self._hit = Script(redis, RATE_HIT_SCRIPT)
 
     async def check(self, ip: str, client_id: str, *, count_client: bool = False) -> None:
         """Counts the request against its IP (and with ``count_client`` against the client), and refuses an

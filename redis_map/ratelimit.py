@@ -29,6 +29,7 @@ from typing import Any
 from login.errors import RateLimited, StorageUnavailable
 from redis_map.batch import in_one_trip
 from redis_map.connection.connect import RedisClient
+from redis_map.connection.script import Script
 from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
 
@@ -173,8 +174,8 @@ class RateLimiter:
         #: how long a /wait slot lives if its holder never releases it
         self.slot_hold = wait_timeout + SLOT_SLACK
         if redis is not None:
-            self._hit = redis.register_script(RATE_HIT_SCRIPT)
-            self._acquire = redis.register_script(SLOT_TAKE_LUA + (_SCRIPTS / "slot_acquire.lua").read_text())
+            self._hit = Script(redis, RATE_HIT_SCRIPT)
+            self._acquire = Script(redis, SLOT_TAKE_LUA + (_SCRIPTS / "slot_acquire.lua").read_text())
 
     @classmethod
     def off(cls) -> RateLimiter:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import cast
 
 from redis_map.connection.connect import RedisClient
+from redis_map.connection.script import Script
 from redis_map.keys import KeySpace
 from redis_map.store import storage_errors
 
@@ -31,7 +32,7 @@ class SigningKeyStore:
     def __init__(self, redis: RedisClient, keys: KeySpace) -> None:
         self._redis = redis
         self.key = keys.signing_keys
-        self._add_first = redis.register_script(_ADD_FIRST)
+        self._add_first = Script(redis, _ADD_FIRST)
 
     async def load(self) -> Mapping[str, str]:
         async with storage_errors():

@@ -34,6 +34,7 @@ from login.errors import (
 from login.models import Action, Cursor, Identity, Moved, NewSession, Outcome, Requester, SessionView, Status
 from redis_map.audit import AUDIT_LUA
 from redis_map.connection.connect import RedisClient
+from redis_map.connection.script import Script
 from redis_map.errors import change_errors as change_errors  # re-exported: other stores use them
 from redis_map.errors import storage_errors as storage_errors
 from redis_map.keys import KeySpace
@@ -146,12 +147,12 @@ class SessionStore:
         #: a Cluster announces on per-slot shard channels (Redis >= 7), one server on one channel
         self.sharded = isinstance(redis, RedisCluster)
         self._publish = "SPUBLISH" if self.sharded else "PUBLISH"
-        self._transition = redis.register_script(script_source("transition.lua"))
-        self._exchange = redis.register_script(script_source("exchange.lua"))
-        self._read = redis.register_script(script_source("read.lua"))
-        self._create = redis.register_script(script_source("create.lua"))
-        self._wait_read = redis.register_script(script_source("wait_read.lua"))
-        self._wake_read = redis.register_script(script_source("wake_read.lua"))
+        self._transition = Script(redis, script_source("transition.lua"))
+        self._exchange = Script(redis, script_source("exchange.lua"))
+        self._read = Script(redis, script_source("read.lua"))
+        self._create = Script(redis, script_source("create.lua"))
+        self._wait_read = Script(redis, script_source("wait_read.lua"))
+        self._wake_read = Script(redis, script_source("wake_read.lua"))
         #: whether the scripts changing a session record it in the audit stream themselves (one server; on a
         #: Cluster the stream and the deadline set are in other slots than the session: the caller records)
         self.audits = not self.sharded

@@ -9,6 +9,7 @@ from redis.exceptions import ResponseError
 
 from redis_map import connect
 from redis_map.batch import in_one_trip
+from redis_map.connection.script import Script
 
 
 async def test_scripts_unknown_to_redis_run_exactly_once(redis_url: str, namespace: str) -> None:
@@ -16,7 +17,7 @@ async def test_scripts_unknown_to_redis_run_exactly_once(redis_url: str, namespa
     try:
         key = f"{namespace}:batch"
         # A script text of its own, so Redis surely answers its first EVALSHA with NOSCRIPT.
-        script = redis.register_script(f"-- {secrets.token_hex(8)}\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])")
+        script = Script(redis, f"-- {secrets.token_hex(8)}\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])")
         answers = await in_one_trip(redis, [(script, [key], [2]), ("INCR", [key]), (script, [key], [10])])
         assert answers == [3, 1, 13]  # the unknown scripts ran again after the INCR, in their order
         assert int(await redis.get(key)) == 13  # each call ran once
