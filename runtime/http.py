@@ -3,13 +3,14 @@
 ``build_http_server`` is the one way to make it, for ``main.py`` and the tests
 alike, so what the tests exercise is what production runs.
 
-- **Timeouts.** Tornado times a connection's wait for the next request's
-  headers with one timer (``idle_connection_timeout``): from the moment a
-  connection opens, or its last answer is sent, to the end of the next
-  request's headers.  So an idle keep-alive connection and one trickling its
-  headers are both closed after ``IDLE_TIMEOUT``.  A body must arrive within
-  ``BODY_TIMEOUT``.  A parked ``/wait`` has sent its whole request and waits
-  for us: neither timer runs then.
+- **Timeouts.** A connection's wait for the next request's headers is timed
+  by one timer (Tornado's ``idle_connection_timeout``, kept by ``AnswerGuard``
+  as a plain loop timer: Tornado's ``gen.with_timeout`` around every header
+  read costs several times more): from the moment a connection opens, or its
+  last answer is sent, to the end of the next request's headers.  So an idle
+  keep-alive connection and one trickling its headers are both closed after
+  ``IDLE_TIMEOUT``.  A body must arrive within ``BODY_TIMEOUT``.  A parked
+  ``/wait`` has sent its whole request and waits for us: neither timer runs then.
 - **Sizes.** A request head over ``MAX_HEADER_SIZE`` is dropped (the
   connection closes); a body over ``MAX_BODY_SIZE`` (the API's limit) is our
   JSON ``413 body_too_large``, chunked or not.
@@ -96,14 +97,17 @@ class ConnectionLimits:
 
 def build_http_server(delegate: HTTPServerConnectionDelegate, limits: ConnectionLimits) -> HTTPServer:
     """The HTTP server for ``delegate`` (the app, or the app behind the trusted proxies), held to ``limits``."""
-    return LimitedHTTPServer(
-        AnswerGuard(delegate, limits.max_body_size, limits.body_timeout),
-        idle_connection_timeout=limits.idle_timeout,
+    server = LimitedHTTPServer(
+        AnswerGuard(delegate, limits.max_body_size, limits.body_timeout, limits.idle_timeout),
         max_header_size=limits.max_header_size,
         max_body_size=limits.max_body_size,
         per_ip=limits.per_ip,
         uncounted=limits.uncounted,
     )
+    # The guard times the wait for headers; Tornado would wrap every header read in gen.with_timeout
+    # (with an hour's timeout even when none is given).
+    server.conn_params.header_timeout = None
+    return server
 
 
 def _peer(address: Any) -> str | None:
@@ -150,6 +154,8 @@ class LimitedHTTPServer(HTTPServer):
 
     def on_close(self, server_conn: object) -> None:
         super().on_close(server_conn)
+        if isinstance(self.request_callback, HTTPServerConnectionDelegate):
+            self.request_callback.on_close(server_conn)  # Tornado's HTTPServer does not pass it on
         ip = self._peer_of.pop(cast(HTTP1ServerConnection, server_conn).stream, None)
         if ip is not None:
             self.open_per_ip[ip] -= 1
@@ -168,18 +174,38 @@ class LimitedHTTPServer(HTTPServer):
 
 
 class AnswerGuard(HTTPServerConnectionDelegate):
-    """Puts a ``_GuardedRequest`` before every request: our JSON errors where Tornado would answer bare."""
+    """Puts a ``_GuardedRequest`` before every request: our JSON errors where Tornado would answer bare.
 
-    def __init__(self, delegate: HTTPServerConnectionDelegate, max_body_size: int, body_timeout: float) -> None:
+    With an ``idle_timeout``, a connection whose next request's headers are not
+    all in within it is closed (what Tornado's ``idle_connection_timeout`` does);
+    the server must call ``on_close`` as each connection closes.
+    """
+
+    def __init__(
+        self,
+        delegate: HTTPServerConnectionDelegate,
+        max_body_size: int,
+        body_timeout: float,
+        idle_timeout: float | None = None,
+    ) -> None:
         self.delegate = delegate
         self.max_body_size = max_body_size
         self.body_timeout = body_timeout
+        self.idle_timeout = idle_timeout
+        #: per connection, its request whose headers are awaited (its timer is stopped if the connection closes)
+        self.awaiting: dict[object, _GuardedRequest] = {}
 
     def start_request(self, server_conn: object, request_conn: HTTPConnection) -> HTTPMessageDelegate:
         inner = self.delegate.start_request(server_conn, request_conn)
-        return _GuardedRequest(inner, request_conn, self.max_body_size, self.body_timeout)
+        guarded = _GuardedRequest(inner, request_conn, self.max_body_size, self.body_timeout)
+        if self.idle_timeout is not None:
+            guarded.await_headers(self.idle_timeout, self.awaiting, server_conn)
+        return guarded
 
     def on_close(self, server_conn: object) -> None:
+        guarded = self.awaiting.pop(server_conn, None)
+        if guarded is not None:
+            guarded.stop_timer()
         self.delegate.on_close(server_conn)
 
 
@@ -195,7 +221,8 @@ class _GuardedRequest(HTTPMessageDelegate):
       not read, and the connection closes after the answer.
 
     A body (a ``Content-Length``, or chunked) must be in within ``body_timeout``
-    of its headers, else the connection is closed, as Tornado's ``body_timeout`` does.
+    of its headers, else the connection is closed, as Tornado's ``body_timeout`` does;
+    and, once ``await_headers`` is called, the headers within its timeout.
     """
 
     def __init__(
@@ -205,7 +232,11 @@ class _GuardedRequest(HTTPMessageDelegate):
         self.connection = connection
         self.max_body_size = max_body_size
         self.body_timeout = body_timeout
-        self._body_timer: asyncio.TimerHandle | None = None
+        #: the one timer running: the headers' (idle) or the body's
+        self._timer: asyncio.TimerHandle | None = None
+        #: while the headers are awaited: the guard's map of such requests, and our key in it
+        self._awaiting: dict[object, _GuardedRequest] | None = None
+        self._server_conn: object = None
         #: the app has the request (its headers_received returned)
         self._started = False
         #: the app was told the body ended (or we answered ourselves): nothing more goes to it
@@ -214,14 +245,25 @@ class _GuardedRequest(HTTPMessageDelegate):
         self._received = 0
         self._start_line: RequestStartLine | None = None
 
+    def await_headers(self, timeout: float, awaiting: dict[object, _GuardedRequest], server_conn: object) -> None:
+        """Close the connection unless the headers are in within ``timeout``; listed in ``awaiting`` till then."""
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._headers_late)
+        self._awaiting = awaiting
+        self._server_conn = server_conn
+        awaiting[server_conn] = self
+
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
+        if self._awaiting is not None:
+            self.stop_timer()
+            del self._awaiting[self._server_conn]
+            self._awaiting = None
         self._start_line = cast(RequestStartLine, start_line)
         length = headers.get("Content-Length", "")
         encoding = headers.get("Transfer-Encoding", "")
         if length or encoding:
-            self._body_timer = asyncio.get_running_loop().call_later(self.body_timeout, self._body_late)
+            self._timer = asyncio.get_running_loop().call_later(self.body_timeout, self._body_late)
         if length.isdigit() and int(length) > self.max_body_size:
             self._allow_body(int(length))  # so Tornado reads on quietly until our answer closes the connection
             self._answer(BodyTooLarge())
@@ -258,24 +300,33 @@ class _GuardedRequest(HTTPMessageDelegate):
         self.inner.finish()
 
     def finish(self) -> None:
-        self._stop_body_timer()
+        self.stop_timer()
         if not self._done:
             self._done = True
             self.inner.finish()
 
     def on_connection_close(self) -> None:
-        self._stop_body_timer()
+        self.stop_timer()
         if self._started and not self._done:
             self._done = True
             self.inner.on_connection_close()
 
-    def _stop_body_timer(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+    def stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _headers_late(self) -> None:
+        # Quietly, as Tornado's idle_connection_timeout: the read of the headers fails and the connection ends.
+        self._timer = None
+        if self._awaiting is not None:
+            del self._awaiting[self._server_conn]
+            self._awaiting = None
+        if isinstance(self.connection, HTTP1Connection):
+            self.connection.close()
 
     def _body_late(self) -> None:
-        self._body_timer = None
+        self._timer = None
         if isinstance(self.connection, HTTP1Connection) and self.connection.stream is not None:
             log.info("timeout reading the body from %s", self.connection.context)
             # What Tornado's body_timeout does: the read fails, the app is told the connection closed.

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runtime.http import ConnectionLimits, LimitedHTTPServer
+from runtime.http import AnswerGuard, ConnectionLimits, LimitedHTTPServer
 from runtime.server import connection_limits
 from runtime.settings import Settings
 from tests.conftest import MakeInstance
@@ -158,3 +158,28 @@ async def test_connections_past_the_cap_from_one_address_are_refused(make_instan
     finally:
         for _, writer in held:
             writer.close()
+
+
+async def test_a_closed_connection_leaves_no_header_timer(make_instance: MakeInstance) -> None:
+    # The guard times each wait for headers itself: a connection that closes while its next request's
+    # headers are awaited must take its timer (and the request objects it holds) with it.
+    instance = await make_instance(limits=short_limits(idle_timeout=30.0))
+    server = instance._server
+    assert isinstance(server, LimitedHTTPServer) and server.conn_params.header_timeout is None
+    guard = server.request_callback
+    assert isinstance(guard, AnswerGuard)
+    held = [await connect(instance) for _ in range(3)]
+    for reader, writer in held:
+        assert await healthz(reader, writer) == b"HTTP/1.1 200 OK"
+    deadline = time.monotonic() + CUT_BOUND
+    while len(guard.awaiting) != 3:  # each now awaits its next request's headers
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0)
+    waiting = list(guard.awaiting.values())
+    for _, writer in held:
+        writer.close()
+    while server.open_per_ip.get("127.0.0.1"):  # the server saw them go
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0)
+    assert guard.awaiting == {}
+    assert all(request._timer is None for request in waiting)
