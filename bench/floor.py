@@ -3,12 +3,13 @@
 ``python -m bench.floor`` reads a job as JSON on stdin and prints its figures
 as JSON on stdout, as ``bench.client`` does.  In a process of its own, on the
 service's event loop, it times (CPU of this process, ``time.process_time``,
-so libcurl's and OpenSSL's work in it count, the servers' do not):
+so the client's work in it counts, the servers' does not):
 
 - one Redis round trip: an ``EVALSHA`` of a two-key read, through the
   service's own command client (``redis_map.connect``: its pool and timeouts);
-- one auth check: a ``GET`` of the UserInfo endpoint with a bearer token,
-  through Tornado's libcurl client kept alive, as the service makes it;
+- one auth check as the service makes it: ``auth.UserInfoClient.identify``
+  (a ``GET`` of the UserInfo endpoint with a bearer token over a kept-alive
+  connection, and the answer's JSON read into an identity);
 - one RS256 signature of a login token's claims (``joserfc``, RSA-2048);
 - one QR image: ``login.qr.render`` of a session's phone URL, as SVG.
 
@@ -34,8 +35,8 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from tornado.curl_httpclient import CurlAsyncHTTPClient
 
+from auth import UserInfoClient
 from login.qr import render
 from login.service import phone_url
 from redis_map import connect
@@ -75,8 +76,8 @@ async def measure(job: dict[str, Any]) -> dict[str, Any]:
     redis = connect(job["redis_url"])
     script = Script(redis, TRIP_SCRIPT)  # as the store runs its scripts
     keys = [f"{job['namespace']}:floor:{secrets.token_hex(4)}", f"{job['namespace']}:floor:{secrets.token_hex(4)}"]
-    http = CurlAsyncHTTPClient(force_instance=True)
-    headers = {"Authorization": f"Bearer user-{secrets.randbelow(10**6)}-floor"}
+    auth_client = UserInfoClient(job["auth_url"])
+    credential = f"Bearer user-{secrets.randbelow(10**6)}-floor"
     key = RSAKey.generate_key(2048)
     header = {"alg": "RS256", "kid": "floor", "typ": "JWT"}
 
@@ -84,7 +85,7 @@ async def measure(job: dict[str, Any]) -> dict[str, Any]:
         return await script(keys=keys, args=["0", "1"])
 
     async def auth() -> object:
-        return await http.fetch(job["auth_url"], headers=headers)
+        return await auth_client.identify(credential)
 
     async def signature() -> object:
         now = int(time.time())
@@ -103,7 +104,7 @@ async def measure(job: dict[str, Any]) -> dict[str, Any]:
             "qr_render_ms": await cpu_per_call(qr, calls, rounds),
         }
     finally:
-        http.close()
+        auth_client.close()
         await redis.aclose()
     per_login = {
         "redis_trips": LOGIN_ROUND_TRIPS,
