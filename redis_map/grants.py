@@ -15,6 +15,9 @@ what it did (``redis_map.provider_audit``'s form), in the same step: an entry
 exactly when the change happened, and no round trip of its own.  Not on a
 Cluster, where the audit stream lives in another slot than the grant: there
 ``Changed.audited`` is False and the caller records the event itself.
+The redemption and the refresh also count their token request on the
+endpoint's limits first (``TokenCount``), when given one and not on a
+Cluster (``counts_limits``): a refused request changes nothing.
 """
 
 from __future__ import annotations
@@ -32,16 +35,19 @@ from redis_map.audit import AUDIT_LUA
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
 from redis_map.keys import KeySpace
+from redis_map.provider_limits import TOKEN_LIMITS_LUA, TokenCount, refusal
 from redis_map.store import change_errors, storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 
 
 def _script(name: str) -> str:
-    """A grant script with the prelude defining G (the statuses), E (the audited events) and ``audit()``."""
+    """A grant script with the prelude defining G (the statuses), E (the audited events), ``audit()`` and
+    ``token_limits()``."""
     statuses = ", ".join(f"{status.name} = '{status.value}'" for status in GrantStatus)
     events = ", ".join(f"{event.name} = '{event.value}'" for event in Event)
-    return f"local G = {{{statuses}}}\nlocal E = {{{events}}}\n{AUDIT_LUA}" + (_SCRIPTS / name).read_text()
+    prelude = f"local G = {{{statuses}}}\nlocal E = {{{events}}}\n{AUDIT_LUA}{TOKEN_LIMITS_LUA}"
+    return prelude + (_SCRIPTS / name).read_text()
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,12 @@ class Changed:
     audited: bool = False
 
 
-def _changed(reply: list[str], audited: bool) -> Changed:
+def _changed(reply: list[str], audited: bool, count: TokenCount | None) -> Changed:
     outcome, *rest = reply
+    if count is not None:
+        count.counted = True
+    if outcome == "limited":
+        raise refusal(int(rest[0]), str(rest[1]))
     if outcome == "ok":
         return Changed(outcome, fields=dict(zip(rest[::2], rest[1::2], strict=True)), audited=audited)
     return Changed(outcome, rest[0] if rest else "", audited=audited)
@@ -72,6 +82,9 @@ class RedisGrantStore:
         self._keys = keys
         #: the audit stream the scripts append to; none on a Cluster (another slot than the grant's)
         self._audit = [] if isinstance(redis, RedisCluster) else [keys.audit_stream]
+        #: whether the redemption and refresh scripts count their token request (not on a Cluster, where the
+        #: counters are in other slots than the grant)
+        self.counts_limits = bool(self._audit)
         self._issue = Script(redis, _script("grant_issue.lua"))
         self._redeem = Script(redis, _script("grant_redeem.lua"))
         self._refresh = Script(redis, _script("grant_refresh.lua"))
@@ -104,23 +117,45 @@ class RedisGrantStore:
         grant_ttl_ms: int,
         retention_ms: int,
         ip: str,
+        count: TokenCount | None = None,
     ) -> Changed:
+        """Redeems a code (``grant_redeem.lua``), ``count`` counted first when ``counts_limits`` (429 past it)."""
         args: list[str | int] = [
             code_hash, client_id, redirect_uri, challenge, now_ms, refresh_hash, grant_ttl_ms, retention_ms,
             grant_id, ip,
         ]  # fmt: skip
+        keys = [self._keys.grant(grant_id), *self._audit]
+        count = self._folded(count, keys, args)
         async with change_errors():
-            reply = await self._redeem(keys=[self._keys.grant(grant_id), *self._audit], args=args)
-        return _changed(reply, bool(self._audit))
+            reply = await self._redeem(keys=keys, args=args)
+        return _changed(reply, bool(self._audit), count)
 
     async def refresh(
-        self, grant_id: str, *, presented_hash: str, new_hash: str, client_id: str, retention_ms: int, ip: str
+        self,
+        grant_id: str,
+        *,
+        presented_hash: str,
+        new_hash: str,
+        client_id: str,
+        retention_ms: int,
+        ip: str,
+        count: TokenCount | None = None,
     ) -> Changed:
+        """Rotates a refresh token (``grant_refresh.lua``), ``count`` counted first as for ``redeem``."""
         keys = [self._keys.grant(grant_id), self._keys.grant_rotated(grant_id), *self._audit]
         args: list[str | int] = [presented_hash, new_hash, client_id, retention_ms, grant_id, ip]
+        count = self._folded(count, keys, args)
         async with change_errors():
             reply = await self._refresh(keys=keys, args=args)
-        return _changed(reply, bool(self._audit))
+        return _changed(reply, bool(self._audit), count)
+
+    def _folded(self, count: TokenCount | None, keys: list[str], args: list[str | int]) -> TokenCount | None:
+        """``count`` with its keys and arguments appended to a script's, or None where it cannot be counted there."""
+        if count is None or not self.counts_limits:
+            return None
+        keys.extend(count.keys)
+        args.extend(count.args)
+        return count
 
     async def revoke(self, grant_id: str, *, presented_hash: str, client_id: str, retention_ms: int) -> str:
         """Revokes the grant of a refresh token: ``revoked``, ``already``, ``unknown`` or ``wrong_client``."""

@@ -13,13 +13,16 @@ import pytest
 from auth import UserInfoClient
 from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
+from login.errors import RateLimited
 from login.models import Identity, Requester, Status
 from oidc.authorization import RequestGone
 from oidc.authorize import Parameters
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
+from oidc.grants.form import Form
 from redis_map import connect
 from redis_map.grants import RedisGrantStore
 from redis_map.keys import KeySpace
+from redis_map.provider_limits import ENDPOINT_IP, ProviderLimits
 from tests.conftest import TEST_AUTH_TIMEOUT
 from tests.procs import CLUSTER_BUS_OFFSET, RedisServer, free_port, redis_cli, require_program
 from tests.service import Instance
@@ -172,6 +175,35 @@ async def test_an_authorization_pages_session_on_a_cluster_carries_its_request(
         await provider.authorizations.new_login(request_id, requester)
 
 
+async def test_the_token_endpoint_on_a_cluster_counts_its_request_before_the_script(
+    cluster_instances: list[Instance],
+) -> None:
+    """The counters are in other slots than the grant: counted apart, first; past a limit 429, the code unspent."""
+    provider = cluster_instances[0].services.provider
+    assert provider is not None
+    client, secret = await provider.clients.register(name="Acme", redirect_uris=["https://rp.example/cb"])
+    assert secret is not None
+    user = Identity(sub="bob", name="Bob", picture="")
+    grant = Grant(new_grant_id(), client.client_id, "https://rp.example/cb", "openid", user, 0, "https://x.example")
+    code = new_token(grant.grant_id)
+    grants = provider.token_endpoint.context.grants
+    assert isinstance(grants, RedisGrantStore)
+    await grants.issue_code(grant, token_hash(code), int(time.time() * 1000) + 60_000, 60_000, "192.0.2.7")
+    form = Form({"grant_type": "authorization_code", "code": code, "redirect_uri": "https://rp.example/cb",
+                 "client_id": client.client_id, "client_secret": secret})  # fmt: skip
+    count = provider.limits.token_request("192.0.2.7", client.client_id)
+    assert count is not None
+    ip_key = count.keys[0]
+    redis = cluster_instances[0].redis
+    await redis.set(ip_key, str(ENDPOINT_IP), px=30_000)
+    with pytest.raises(RateLimited):
+        await provider.token_endpoint.token(form, "", "192.0.2.7")
+    await redis.delete(ip_key)
+    answer = await provider.token_endpoint.token(form, "", "192.0.2.7")
+    assert answer["token_type"] == "Bearer"
+    assert await redis.get(ip_key) == "1" and await redis.get(count.keys[2]) == "2"
+
+
 async def test_racing_confirms_on_a_cluster_make_one_change(cluster_instances: list[Instance]) -> None:
     first, second = cluster_instances
     session = await first.new_session()
@@ -245,10 +277,14 @@ async def test_a_master_restart_resubscribes_and_wakes_a_parked_waiter(
 
 
 async def test_grant_scripts_on_a_cluster_leave_the_audit_entry_to_their_caller(cluster: Cluster) -> None:
-    """The audit stream lives in another slot than a grant: the scripts must not touch it, and say so."""
+    """The audit stream and the token endpoint's counters live in other slots than a grant: the scripts must not
+    touch them, and say so (the token endpoint then counts its request apart, before the script)."""
     redis = connect(cluster.url)
     keys = KeySpace(f"test-{secrets.token_hex(6)}")
     grants = RedisGrantStore(redis, keys)
+    assert not grants.counts_limits
+    count = ProviderLimits(redis, keys).token_request("127.0.0.1", "acme")
+    assert count is not None
     user = Identity(sub="bob", name="Bob", picture="")
     grant = Grant(new_grant_id(), "acme", "https://rp.example/cb", "openid", user, 0, "https://login.example.com")
     code = new_token(grant.grant_id)
@@ -258,9 +294,11 @@ async def test_grant_scripts_on_a_cluster_leave_the_audit_entry_to_their_caller(
         changed = await grants.redeem(
             grant.grant_id, code_hash=token_hash(code), client_id="acme", redirect_uri="https://rp.example/cb",
             challenge="", now_ms=now_ms, refresh_hash="r", grant_ttl_ms=60_000, retention_ms=60_000, ip="127.0.0.1",
+            count=count,
         )  # fmt: skip
-        assert changed.outcome == "ok" and not changed.audited
+        assert changed.outcome == "ok" and not changed.audited and not count.counted
         assert await redis.exists(keys.audit_stream) == 0
+        assert await redis.exists(*count.keys) == 0
     finally:
         await redis.delete(keys.grant(grant.grant_id))
         await redis.aclose()

@@ -22,6 +22,7 @@ from oidc.events import Event
 from oidc.grant import Grant, new_token, parse_token, token_hash
 from oidc.grants.context import GrantContext, GrantStore
 from oidc.grants.form import Form
+from redis_map.provider_limits import TokenCount
 
 #: RFC 7636 §4.1: a code verifier is 43 to 128 unreserved characters
 VERIFIER_PATTERN = re.compile(r"[A-Za-z0-9._~-]{43,128}")
@@ -38,7 +39,9 @@ _REFUSALS = {
 }
 
 
-async def exchange_code(form: Form, client: Client, context: GrantContext, ip: str) -> dict[str, Any]:
+async def exchange_code(
+    form: Form, client: Client, context: GrantContext, ip: str, count: TokenCount | None = None
+) -> dict[str, Any]:
     code = form.require("code")
     grant_id = parse_token(code)
     if grant_id is None:
@@ -60,6 +63,7 @@ async def exchange_code(form: Form, client: Client, context: GrantContext, ip: s
         grant_ttl_ms=int(context.refresh_ttl * 1000),
         retention_ms=int(context.retention * 1000),
         ip=ip,
+        count=count,
     )
     if changed.outcome == "reused":
         if changed.detail == "revoked":

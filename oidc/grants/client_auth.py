@@ -60,13 +60,14 @@ async def authenticate_client(
     clients: ClientRegistry,
     failures: SecretFailures,
     *,
-    count_client: bool = False,
+    checked_here: bool = True,
 ) -> Client:
     """The calling client; InvalidClient (or InvalidRequest for two methods at once) if it is not known to be it.
 
     The limits are looked at once the secret is checked (against the client as read up to
-    ``CLIENT_CACHE_TTL`` ago, mostly without Redis), so an authenticated request is counted against its IP
-    and, with ``count_client``, its client in one round trip; a locked-out IP is refused whatever it sent.
+    ``CLIENT_CACHE_TTL`` ago, mostly without Redis): a failed secret is counted, and refused past the limits,
+    here; an authenticated request is counted against its IP here too, unless ``checked_here`` is False (the
+    token endpoint, which counts it, and its client, in its grant's script).
     """
     basic = _basic(authorization)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
@@ -86,5 +87,6 @@ async def authenticate_client(
         await failures.check(ip, client_id)
         await failures.failed(ip, client_id)
         raise
-    await failures.check(ip, client_id, count_client=count_client)
+    if checked_here:
+        await failures.check(ip, client_id)
     return client

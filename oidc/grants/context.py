@@ -9,6 +9,7 @@ from login.models import Identity
 from oidc.events import ProviderEvents
 from oidc.grant import Grant
 from oidc.tokens import Tokens
+from redis_map.provider_limits import TokenCount
 
 
 class Changed(Protocol):
@@ -28,6 +29,11 @@ class Changed(Protocol):
 
 
 class GrantStore(Protocol):
+    @property
+    def counts_limits(self) -> bool:
+        """Whether ``redeem`` and ``refresh`` count a ``TokenCount`` in their script (else the caller counts it)."""
+        ...
+
     async def redeem(
         self,
         grant_id: str,
@@ -41,10 +47,19 @@ class GrantStore(Protocol):
         grant_ttl_ms: int,
         retention_ms: int,
         ip: str,
+        count: TokenCount | None = None,
     ) -> Changed: ...
 
     async def refresh(
-        self, grant_id: str, *, presented_hash: str, new_hash: str, client_id: str, retention_ms: int, ip: str
+        self,
+        grant_id: str,
+        *,
+        presented_hash: str,
+        new_hash: str,
+        client_id: str,
+        retention_ms: int,
+        ip: str,
+        count: TokenCount | None = None,
     ) -> Changed: ...
 
     async def revoke(self, grant_id: str, *, presented_hash: str, client_id: str, retention_ms: int) -> str: ...

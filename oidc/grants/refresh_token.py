@@ -17,9 +17,12 @@ from oidc.grant import Grant, new_token, parse_token, token_hash
 from oidc.grants.context import GrantContext
 from oidc.grants.form import Form
 from oidc.scopes import as_text, parse_scope
+from redis_map.provider_limits import TokenCount
 
 
-async def refresh(form: Form, client: Client, context: GrantContext, ip: str) -> dict[str, Any]:
+async def refresh(
+    form: Form, client: Client, context: GrantContext, ip: str, count: TokenCount | None = None
+) -> dict[str, Any]:
     presented = form.require("refresh_token")
     grant_id = parse_token(presented)
     if grant_id is None:
@@ -38,6 +41,7 @@ async def refresh(form: Form, client: Client, context: GrantContext, ip: str) ->
         client_id=client.client_id,
         retention_ms=int(context.retention * 1000),
         ip=ip,
+        count=count,
     )
     if changed.outcome == "reused":
         if changed.detail == "revoked":
