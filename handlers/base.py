@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+from http.client import responses
 from types import TracebackType
 from typing import Any
 
+import tornado
+from tornado.httputil import HTTPHeaders, format_timestamp
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from login.errors import (
@@ -35,9 +39,33 @@ _HTTP_ERRORS: dict[int, type[LoginError]] = {404: NotFound, 405: MethodNotAllowe
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 
+#: the Server header Tornado's own clear() sets
+SERVER = f"TornadoServer/{tornado.version}"
+_date: tuple[int, str] = (0, format_timestamp(0))
+
+
+def http_date(now: float) -> str:
+    """``now`` as an HTTP ``Date``, exactly as Tornado formats it, formatted once per second."""
+    global _date
+    second = int(now)
+    if second != _date[0]:
+        _date = (second, format_timestamp(second))
+    return _date[1]
+
 
 class LoginErrorHandler(RequestHandler):
     """Turns any failure into a LoginError for ``write_error``; logs LoginErrors as answers, not faults."""
+
+    def clear(self) -> None:
+        """Tornado's ``clear()`` (the default headers, then ``set_default_headers``), its ``Date`` formatted
+        once a second rather than for every answer."""
+        self._headers = HTTPHeaders(
+            {"Server": SERVER, "Content-Type": "text/html; charset=UTF-8", "Date": http_date(time.time())}
+        )
+        self.set_default_headers()
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason = responses[200]
 
     def log_exception(
         self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None

@@ -1,0 +1,50 @@
+"""Every answer's default headers: Tornado's, its ``Date`` formatted once a second (``handlers.base.http_date``)."""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine, format_timestamp
+from tornado.web import Application, RequestHandler
+
+from handlers.base import BaseHandler, http_date
+from tests.service import Instance
+
+
+def test_http_date_is_tornados_for_every_second() -> None:
+    start = time.time()
+    # forwards within and across seconds, then back: the cached second must never answer for another
+    moments = [start + offset for offset in (0, 0.2, 0.999, 1.0, 1.5, 61.25, 3600.75, 0.5, -86400.1)]
+    for now in moments:
+        assert http_date(now) == format_timestamp(now)
+
+
+class _Connection:
+    def set_close_callback(self, callback: object) -> None:
+        pass
+
+
+def test_clear_leaves_what_tornados_clear_does() -> None:
+    request = HTTPServerRequest(
+        connection=_Connection(),  # type: ignore[arg-type]
+        start_line=RequestStartLine("POST", "/uuid", "HTTP/1.1"),
+        headers=HTTPHeaders({"Host": "test"}),
+    )
+    ours = BaseHandler(Application(), request)
+    ours.set_status(404)
+    ours.write(b"partial")
+    ours.clear()
+    theirs = BaseHandler(Application(), request)
+    RequestHandler.clear(theirs)
+    assert sorted(ours._headers.get_all()) == sorted(theirs._headers.get_all())  # the same second, almost surely
+    assert ours._headers["Content-Type"] == "application/json; charset=utf-8"  # set_default_headers still ran
+    assert (ours.get_status(), ours._reason, ours._write_buffer) == (200, "OK", [])
+
+
+async def test_an_answers_date_is_now(service: Instance) -> None:
+    before = int(time.time())
+    answer = await service.request("GET", "/healthz")
+    after = time.time()
+    assert answer.headers["Server"].startswith("TornadoServer/")
+    assert before <= parsedate_to_datetime(answer.headers["Date"]).timestamp() <= after
