@@ -131,11 +131,13 @@ class LoopLagProbe:
             "loop_stalls": self.stalls,
         }
 
-    def _schedule(self) -> None:
+    def _schedule(self, now: float | None = None, cpu: float | None = None) -> None:
+        """The next timer, ``interval`` from ``now`` (perf_counter) with the process's CPU time ``cpu``;
+        both read here unless given (a tick passes its own reads: process_time is a system call)."""
         assert self._loop is not None
         # Lateness on perf_counter: uvloop's loop clock counts whole milliseconds.
-        self._due = time.perf_counter() + self.interval
-        self._cpu = time.process_time()
+        self._due = (time.perf_counter() if now is None else now) + self.interval
+        self._cpu = time.process_time() if cpu is None else cpu
         self._handle = self._loop.call_later(self.interval, self._tick)
 
     def _patch(self) -> None:
@@ -168,11 +170,12 @@ class LoopLagProbe:
 
     def _tick(self) -> None:
         assert self._loop is not None
-        lag = max(0.0, time.perf_counter() - self._due)
-        busy = min(lag, time.process_time() - self._cpu)
+        now, cpu = time.perf_counter(), time.process_time()
+        lag = max(0.0, now - self._due)
+        busy = min(lag, cpu - self._cpu)
         self.ticks += 1
         if busy > STALL_THRESHOLD:
             self.stalls += 1
         self.max_lag = max(self.max_lag, lag)
         self.max_busy = max(self.max_busy, busy)
-        self._schedule()
+        self._schedule(now, cpu)
