@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -431,13 +430,3 @@ def settings_from(given: argparse.Namespace, environ: Mapping[str, str], options
         raise SettingsError(f"--app-name/--after-login-url: {exc}") from None
     return settings
 
-
-def set_up_logging(level: str) -> None:
-    """Tornado's log format (coloured on a terminal) on stderr, at ``level``."""
-    from tornado.log import LogFormatter
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(LogFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level.upper()))
