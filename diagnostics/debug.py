@@ -22,7 +22,8 @@ MAX_STATS_WAIT = 120.0
 class DebugStatsHandler(BaseHandler):
     """``?waiters=N&timeout=S`` first waits until N waiters are parked (bounded);
     ``?reset=1`` zeroes the probe after reading it; ``?callbacks=1`` (``0``)
-    starts (stops) timing every callback; ``?collect=1`` then runs a full
+    starts (stops) timing every callback; ``?lateness=0`` (``1``) stops
+    (starts) the lateness timer, whose ticks cost CPU; ``?collect=1`` then runs a full
     collection of everything, frozen or not (what the collector policy's
     backstop does): how much frozen cyclic garbage had piled up, and what
     such a collection costs with this heap.  The answer's ``pid`` names the
@@ -51,6 +52,9 @@ class DebugStatsHandler(BaseHandler):
         callbacks = self.get_query_argument("callbacks", None)
         if callbacks is not None:
             self.probe.time_callbacks(callbacks == "1")
+        lateness = self.get_query_argument("lateness", None)
+        if lateness is not None:
+            self.probe.time_lateness(lateness == "1")
         if self.get_query_argument("collect", "0") == "1":
             blocks = sys.getallocatedblocks()
             unreachable, seconds = collect_everything()

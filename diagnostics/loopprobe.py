@@ -11,7 +11,10 @@ records:
   which adds any time blocked in a system call (our fault) and any time the
   OS ran other processes meanwhile (not ours): on an idle machine the two
   agree, and a gap on a busy one is the OS's;
-- ``lag``: the lateness of a timer set every INTERVAL, what a waiter feels.
+- ``lag``: the lateness of a timer set every INTERVAL, what a waiter feels
+  (on unless turned off: on an otherwise idle moment each tick wakes the
+  loop, which costs CPU that bare Tornado does not spend, so benchmarks
+  turn it off while they measure CPU).
   It adds up every callback run in one loop iteration (a saturated loop has
   many) and any time the OS ran other processes instead of this one;
 - ``busy``: each lateness capped by the CPU time this process used
@@ -66,6 +69,8 @@ class LoopLagProbe:
         self._cpu = 0.0
         #: whether single callbacks can be timed: on asyncio's own loop, not on uvloop's
         self.can_time_callbacks = False
+        #: whether the lateness timer runs (``time_lateness``)
+        self.times_lateness = True
 
     def start(self) -> None:
         """Start probing the running loop."""
@@ -73,7 +78,8 @@ class LoopLagProbe:
         # uvloop runs its callbacks in C, past asyncio.Handle._run.
         self.can_time_callbacks = isinstance(self._loop, asyncio.BaseEventLoop)
         gc.callbacks.append(self._on_gc)
-        self._schedule()
+        if self.times_lateness:
+            self._schedule()
 
     def time_callbacks(self, on: bool) -> None:
         """Start or stop timing every callback: two clock reads each, one a system
@@ -85,10 +91,23 @@ class LoopLagProbe:
             asyncio.Handle._run = self._unpatched  # type: ignore[method-assign,assignment]
             self._unpatched = None
 
+    def time_lateness(self, on: bool) -> None:
+        """Start or stop the lateness timer: a tick every INTERVAL, which wakes an
+        otherwise idle loop a thousand times a second.  Collections are measured
+        either way."""
+        self.times_lateness = on
+        if on and self._handle is None and self._loop is not None:
+            self._schedule()
+        elif not on:
+            self._cancel_timer()
+
     def stop(self) -> None:
         self.time_callbacks(False)
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -127,6 +146,7 @@ class LoopLagProbe:
             "callback_max_ms": self.max_callback * 1000,
             "callback_slowest": self.slowest,
             "callback_wall_max_ms": self.max_callback_wall * 1000,
+            "lateness_timing": self.times_lateness,
             "loop_ticks": self.ticks,
             "loop_stalls": self.stalls,
         }

@@ -81,6 +81,7 @@ async def test_probe_measures_a_callback_that_blocks_the_loop(probe: LoopLagProb
     figures = probe.as_json()
     assert figures.pop("callback_timing") is True  # asyncio's own loop: callbacks can be timed
     assert figures.pop("allocated_blocks") > 0  # the heap as it is, not a figure reset() zeroes
+    assert figures.pop("lateness_timing") is True  # a setting, not a figure
     assert set(figures.values()) == {0, ""}
     assert probe.as_json().keys() >= {"callback_max_ms", "callback_wall_max_ms", "gc_max_ms", "loop_lag_max_ms"}
 
@@ -152,6 +153,24 @@ async def test_debug_stats_waits_for_parked_waiters_and_reports_the_probe(probed
     assert timed["loop_lag_max_ms"] >= timed["loop_busy_max_ms"]
     bad = await client.request("GET", "/debug/stats?waiters=lots")
     assert bad.code == 400 and bad.error == "invalid_request"
+
+
+async def test_debug_stats_turns_the_lateness_timer_off_and_on(probed: tuple[Client, Instance]) -> None:
+    # Off, no tick wakes the loop (benchmarks measure CPU so, against a bare Tornado with no probe).
+    client, _ = probed
+    stopped = (await client.request("GET", "/debug/stats?reset=1&lateness=0")).body
+    assert stopped["lateness_timing"] is True  # as it was when read
+    await run_then_tick(busy_for)  # a stall the timer would have seen, and ten intervals more
+    idle = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(10 * INTERVAL, idle.set_result, None)
+    await idle
+    off = (await client.request("GET", "/debug/stats?lateness=1")).body
+    assert off["lateness_timing"] is False and off["loop_ticks"] == 0 and off["loop_lag_max_ms"] == 0
+    assert off["gc_count"] >= 0  # collections are still measured with the timer off
+    await run_then_tick(busy_for)
+    on = (await client.request("GET", "/debug/stats")).body
+    assert on["lateness_timing"] is True and on["loop_ticks"] > 0
+    assert on["loop_busy_max_ms"] >= (STALL - INTERVAL) * 1000
 
 
 def imports_of(path: Path) -> set[str]:
