@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
-
-from redis.asyncio.cluster import RedisCluster
 
 from login.errors import RateLimited
 from redis_map.batch import Call, in_one_trip
@@ -108,8 +105,6 @@ class ProviderLimits:
         self._keys = keys
         self.enabled = enabled
         self._hit = Script(redis, RATE_HIT_SCRIPT)
-        #: on a Cluster each call goes alone: redis-py's cluster pipeline refuses EVALSHA
-        self._sharded = isinstance(redis, RedisCluster)
 
     def token_request(self, ip: str, client_id: str) -> TokenCount | None:
         """An authenticated token request's counts, for its grant's script; None with the limits off."""
@@ -139,26 +134,13 @@ class ProviderLimits:
                 (self._hit, [self._keys.rate_limit("oidc_client", _tag(client_id))], [window_ms, ENDPOINT_CLIENT])
             )
         async with storage_errors():
-            ip_wait_ms, count, ttl_ms, *client_wait_ms = await self._run(calls)
+            ip_wait_ms, count, ttl_ms, *client_wait_ms = await in_one_trip(self._redis, calls)
         if ip_wait_ms:
             raise RateLimited(int(ip_wait_ms) / 1000)
         if count is not None and int(count) >= SECRET_FAILURES and int(ttl_ms) > 0:
             raise refusal(int(ttl_ms), "secret")
         if client_wait_ms and client_wait_ms[0]:
             raise RateLimited(int(client_wait_ms[0]) / 1000)
-
-    async def _run(self, calls: list[Call]) -> list[Any]:
-        if not self._sharded:
-            return await in_one_trip(self._redis, calls)
-        answers = []
-        for call in calls:
-            if len(call) == 3:
-                script, keys, args = call
-                answers.append(await script(keys=keys, args=args))
-            else:
-                name, args = call
-                answers.append(await self._redis.execute_command(name, *args))
-        return answers
 
     async def failed(self, ip: str, client_id: str) -> None:
         """Counts one failed authentication of ``client_id`` from ``ip``."""

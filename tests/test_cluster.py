@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.exceptions import ResponseError
 
 from auth import UserInfoClient
 from diagnostics.parked import parked_waiters
@@ -20,6 +21,8 @@ from oidc.authorize import Parameters
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
 from oidc.grants.form import Form
 from redis_map import connect
+from redis_map.batch import in_one_trip
+from redis_map.connection.script import Script
 from redis_map.grants import RedisGrantStore
 from redis_map.keys import KeySpace
 from redis_map.provider_limits import ENDPOINT_IP, ProviderLimits
@@ -301,4 +304,20 @@ async def test_grant_scripts_on_a_cluster_leave_the_audit_entry_to_their_caller(
         assert await redis.exists(*count.keys) == 0
     finally:
         await redis.delete(keys.grant(grant.grant_id))
+        await redis.aclose()
+
+
+async def test_a_batch_with_scripts_runs_on_a_cluster_one_command_at_a_time(cluster: Cluster) -> None:
+    """redis-py's cluster pipeline refuses EVALSHA: such a batch goes command by command, answers in order,
+    an error answer raised after every command ran."""
+    redis = connect(cluster.url)
+    try:
+        key = f"test-{secrets.token_hex(6)}:batch"
+        script = Script(redis, f"-- {secrets.token_hex(8)}\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])")
+        assert await in_one_trip(redis, [(script, [key], [2]), ("INCR", [key]), (script, [key], [10])]) == [2, 3, 13]
+        await redis.set(f"{key}:text", "text")
+        with pytest.raises(ResponseError):
+            await in_one_trip(redis, [(script, [f"{key}:text"], [1]), (script, [f"{key}:after"], [5])])
+        assert await redis.get(f"{key}:after") == "5"
+    finally:
         await redis.aclose()
