@@ -111,4 +111,3 @@ def system_ca_file() -> str | None:
         if candidate and Path(candidate).is_file():
             return candidate
     return None
-

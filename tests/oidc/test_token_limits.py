@@ -162,4 +162,3 @@ async def test_revocation_and_introspection_still_count_their_ip_not_the_client(
     await provider.redis.set(ip_key, str(ENDPOINT_IP), px=30_000)
     refused = await post_form(provider, "/oauth/revoke", {"token": "x"}, auth=(client.client_id, secret))
     assert_oauth_error(refused, 429, "temporarily_unavailable")
-
