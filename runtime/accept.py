@@ -9,15 +9,21 @@ callback accepts at most ``ACCEPTS_PER_CALLBACK``; the listening socket stays
 readable while connections are queued, so the loop calls back at its next
 turn, after whatever else was ready.  Accepting fewer at a time also spreads a
 burst more evenly over the workers of ``--processes``, which share the socket.
+
+An accepted TCP connection becomes a ``NoDelayStream``: no-delay is set once,
+for the connection's life, instead of Tornado's two ``setsockopt`` calls a
+request (on as each answer finishes, off again after it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable
 from typing import Any
 
 from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream
 
 #: most connections accepted (and set up) in one loop callback
 ACCEPTS_PER_CALLBACK = 16
@@ -55,3 +61,23 @@ def take_over_accepting(sockets: list[socket.socket], on_connection: OnConnectio
     for sock in sockets:
         loop.remove_handler(sock)
         loop.add_handler(sock, accept_some(sock, on_connection), IOLoop.READ)
+
+
+class NoDelayStream(IOStream):
+    """An ``IOStream`` whose TCP socket has ``TCP_NODELAY`` on from the start, for good; ``set_nodelay`` does nothing.
+
+    Tornado's ``HTTP1Connection`` turns no-delay on as each answer finishes (to
+    push its last bytes out) and back off after it, two system calls a request.
+    Nagle's algorithm only ever delays the service's writes (whole answers,
+    pushed events), so it stays off, as most servers keep it.
+    """
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # A connection already reset by its peer may refuse: its first read or write finds out.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def set_nodelay(self, value: bool) -> None:
+        """Nothing: no-delay is on for the stream's life."""

@@ -58,7 +58,7 @@ from handlers.base import MAX_JSON_BODY
 from handlers.middleware.proxy import TrustedProxies
 from handlers.middleware.security import API_CSP, FIXED_HEADERS
 from login.errors import BodyTooLarge, InvalidRequest, LoginError
-from runtime.accept import take_over_accepting
+from runtime.accept import NoDelayStream, take_over_accepting
 
 log = logging.getLogger("qrlogin.http")
 
@@ -137,7 +137,15 @@ class LimitedHTTPServer(HTTPServer):
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         sockets = list(sockets)
         super().add_sockets(sockets)
-        take_over_accepting(sockets, self._handle_connection)
+        take_over_accepting(sockets, self._accepted)
+
+    def _accepted(self, connection: socket.socket, address: Any) -> None:
+        """An accepted connection: a ``NoDelayStream`` for plain TCP, Tornado's own set-up for TLS."""
+        if self.ssl_options is not None:
+            self._handle_connection(connection, address)
+            return
+        stream = NoDelayStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
+        self.handle_stream(stream, address)
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
         ip = _peer(address)

@@ -429,4 +429,3 @@ def settings_from(given: argparse.Namespace, environ: Mapping[str, str], options
     except ValueError as exc:
         raise SettingsError(f"--app-name/--after-login-url: {exc}") from None
     return settings
-

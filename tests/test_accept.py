@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any
 
 import pytest
 from tornado.web import Application, RequestHandler
 
 from runtime.accept import ACCEPTS_PER_CALLBACK, accept_some
-from runtime.http import ConnectionLimits, build_http_server
+from runtime.http import AnswerGuard, ConnectionLimits, build_http_server
 from runtime.process import LISTEN_BACKLOG
 
 #: connections opened at once: several callbacks' worth, within the listen backlog
 BURST = 5 * ACCEPTS_PER_CALLBACK
 
 
+#: how long an answer may take here: a loaded machine's slack
+ANSWER_BOUND = 5.0
+#: an answer of many TCP segments
+BIG = 256 * 1024
+
+
 class Hello(RequestHandler):
     def get(self) -> None:
         self.write("hello")
+
+
+class Big(RequestHandler):
+    def get(self) -> None:
+        self.write(b"x" * BIG)
 
 
 def listening() -> socket.socket:
@@ -96,3 +108,38 @@ async def test_a_burst_is_accepted_over_several_loop_turns_and_every_connection_
     # Tornado's stop removes our handler with the socket: nothing listens there now.
     with pytest.raises(OSError):
         socket.create_connection(address, timeout=1).close()
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> bytes:
+    """One keep-alive GET's whole body, within ``ANSWER_BOUND``."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    async with asyncio.timeout(ANSWER_BOUND):
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        return await reader.readexactly(length)
+
+
+async def test_an_accepted_connection_keeps_no_delay_between_requests() -> None:
+    # Tornado turns TCP_NODELAY on as each answer finishes and off again after it; ours stays on.
+    http = build_http_server(Application([("/", Hello), ("/big", Big)]), ConnectionLimits())
+    guard = http.request_callback
+    assert isinstance(guard, AnswerGuard)
+    server = listening()
+    http.add_sockets([server])
+    try:
+        reader, writer = await asyncio.open_connection(sock=socket.create_connection(server.getsockname()))
+        for path, body in [("/", b"hello"), ("/big", b"x" * BIG), ("/", b"hello"), ("/big", b"x" * BIG)]:
+            assert await _answer(reader, writer, path) == body
+            deadline = time.monotonic() + ANSWER_BOUND
+            while not guard.awaiting:  # the server is done with the answer and waits for the next request
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0)  # the server's loop is ours: let it run
+            (connection,) = guard.awaiting
+            sock = connection.stream.socket  # type: ignore[attr-defined]
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        writer.close()
+    finally:
+        http.stop()
