@@ -12,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import tornado.locale
 from tornado.routing import URLSpec
 from tornado.web import HTTPError, RequestHandler, StaticFileHandler, url
 
 from handlers.base import LoginErrorHandler
+from handlers.page_cache import PageCache
 from login.errors import InvalidTransition, LoginError, NotFound, SessionNotFound, StorageUnavailable
 from redis_map import SessionStore
 
@@ -300,8 +302,38 @@ class PageHandler(LoginErrorHandler):
             html_lang=self.locale.code.replace("_", "-"),
             app_name=self.branding.app_name,
             logo_url=self.logo.url if self.logo else None,
+            lang_query=self.lang_query(),
         )
         return namespace
+
+    def lang_query(self) -> str:
+        """The page's query without ``lang``, for the language links to keep (``a=1&b=2&``, or nothing)."""
+        arguments = self.request.query_arguments
+        kept = urlencode([(name, value) for name, values in arguments.items() if name != "lang" for value in values])
+        return kept + "&" if kept else ""
+
+    def render_kept(
+        self,
+        pages: PageCache,
+        key: Hashable,
+        template_name: str,
+        values: Mapping[str, str],
+        shared: Callable[[], Mapping[str, Any]],
+    ) -> None:
+        """Answers ``template_name`` as `render` would, from the rendering ``pages`` keeps for ``key`` (and the
+        language) with this request's ``values`` put in.
+
+        ``shared()`` gives the template's other arguments, which ``key`` must name.  Rendered afresh when
+        templates are not cached (debug): they may change between requests.
+        """
+
+        def render(given: Mapping[str, str]) -> bytes:
+            return self.render_string(template_name, **shared(), **given)
+
+        if not self.settings.get("compiled_template_cache", True):
+            self.finish(render(values))
+            return
+        self.finish(pages.page((self.locale.code, key), values, render))
 
     def translate(self, text: str) -> str:
         """``text`` in the person's language, with the product's name for ``{app}``."""

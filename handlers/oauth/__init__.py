@@ -16,6 +16,7 @@ from handlers.oauth.introspection import IntrospectionHandler
 from handlers.oauth.revocation import RevocationHandler
 from handlers.oauth.token import TokenEndpointHandler
 from handlers.oauth.userinfo import UserInfoHandler
+from handlers.page_cache import PageCache
 from handlers.pages import Branding, Logo
 from oidc import endpoints
 from oidc.provider import Provider
@@ -39,7 +40,7 @@ def oauth_routes(
         url(endpoints.DISCOVERY, DiscoveryHandler, given),
         url(endpoints.JWKS, JwksHandler, given),
         url(endpoints.JWKS_WELL_KNOWN, JwksHandler, given),
-        url(endpoints.AUTHORIZE, AuthorizeHandler, dict(given, idle_codes=idle_codes, **look)),
+        url(endpoints.AUTHORIZE, AuthorizeHandler, dict(given, idle_codes=idle_codes, pages=PageCache(), **look)),
         url(endpoints.AUTHORIZE_SESSION, AuthorizeSessionHandler, dict(given, public_url=public_url)),
         url(endpoints.AUTHORIZE_COMPLETE, AuthorizeCompleteHandler, given),
         url(endpoints.TOKEN, TokenEndpointHandler, given),

@@ -15,6 +15,7 @@ from typing import Any
 
 from handlers.base import BaseHandler
 from handlers.oauth.base import issuer_of
+from handlers.page_cache import PageCache
 from handlers.pages import DEMO_NAMES, LOGIN_TEXTS, PHONE_TEXTS, Branding, LoginPageHandler, Logo, PhonePageHandler
 from handlers.session import new_session_answer, public_base, requester_of
 from login.errors import InvalidRequest, InvalidTransition
@@ -35,10 +36,11 @@ class AuthorizeHandler(LoginPageHandler):
     """The authorization request; its login page, or an error (ours, or sent back to the client)."""
 
     def initialize(  # type: ignore[override]
-        self, provider: Provider, idle_codes: int, branding: Branding, logo: Logo | None
+        self, provider: Provider, idle_codes: int, branding: Branding, logo: Logo | None, pages: PageCache
     ) -> None:
         super().initialize(idle_codes, branding, logo)
         self.provider = provider
+        self.pages = pages
 
     @property
     def authorizations(self) -> Authorizations:
@@ -64,14 +66,19 @@ class AuthorizeHandler(LoginPageHandler):
             answer = error_answer(exc.error)
             self.redirect(redirect_to(exc.redirect_uri, answer, state=exc.state, issuer=self.issuer()), status=303)
             return
-        self.render(
+        # Rendered once per language and site: only the request id and the language links' query differ.
+        self.render_kept(
+            self.pages,
+            (request.client_name, request.redirect_host),
             "authorize.html",
-            texts=self.texts(LOGIN_TEXTS),
-            idle_codes=self.idle_codes,
-            after_login_url="",
-            request_id=request_id,
-            site_name=request.client_name,
-            site_host=request.redirect_host,
+            {"request_id": request_id, "lang_query": self.lang_query()},
+            lambda: dict(
+                texts=self.texts(LOGIN_TEXTS),
+                idle_codes=self.idle_codes,
+                after_login_url="",
+                site_name=request.client_name,
+                site_host=request.redirect_host,
+            ),
         )
 
     def issuer(self) -> str:
