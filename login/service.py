@@ -127,12 +127,14 @@ class LoginService:
         expires_in = max(0, int(expires_at) - int(time.time()))
         return Login(user=exchanged.user, token=token, expires_in=expires_in)
 
-    async def hand_over(self, cursor: Cursor, code: str, ip: str, keep: Callable[[Identity], str]) -> Exchanged:
-        """The confirmed session's one-time code exchanged, exactly once, for what ``keep`` makes of its user.
+    async def hand_over(self, cursor: Cursor, code: str, ip: str, keep: str | Callable[[Identity], str]) -> Exchanged:
+        """The confirmed session's one-time code exchanged, exactly once, for ``keep`` (or what it makes of the
+        user: a round trip more).
 
-        ``/token`` keeps a login token; the OpenID provider keeps the redirect
-        back to the client with its authorization code.  What was kept is
-        handed to a retry (same cursor and code, its first answer lost).
+        ``/token`` keeps a login token made for the user; the OpenID provider
+        keeps the redirect back to the client with its authorization code.
+        What was kept is handed to a retry (same cursor and code, its first
+        answer lost).
         """
         if not CODE_PATTERN.fullmatch(code):
             raise InvalidGrant()

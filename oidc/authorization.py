@@ -158,7 +158,8 @@ class Authorizations:
         grant_id = new_grant_id()
         authorization_code = new_token(grant_id)
         back = redirect_to(request.redirect_uri, {"code": authorization_code}, state=request.state, issuer=issuer)
-        handed = await self.login.hand_over(cursor, code, ip, lambda _user: back)
+        # The redirect does not depend on the user: the exchange is one round trip.
+        handed = await self.login.hand_over(cursor, code, ip, back)
         if handed.first:
             now = time.time()
             grant = Grant(

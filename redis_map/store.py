@@ -289,37 +289,37 @@ class SessionStore:
         moved, _ = await self._move(uuid, Action.CANCEL, user, ip=ip, count=count)
         return moved
 
-    async def exchange(self, cursor: Cursor, code: str, sign: Callable[[Identity], str], ip: str = "") -> Exchanged:
-        """The confirmed session's one-time code for the login ``sign`` makes; exactly one exchange happens.
+    async def exchange(
+        self, cursor: Cursor, code: str, keep: str | Callable[[Identity], str], ip: str = ""
+    ) -> Exchanged:
+        """The confirmed session's one-time code, with its cursor, for a login kept for its user; exactly one
+        exchange happens.
 
+        ``keep`` is what to keep, or makes it from the user: then the script is
+        asked first for the user (two round trips; one when ``keep`` is given).
         A retry with the same cursor and code within EXCHANGE_GRACE gets the
         login the exchange kept (``first`` False); anything else: InvalidGrant.
         """
-        fields, _ = await self._fetch(cursor.uuid)
-        if not fields or not self._cursor_matches(cursor, fields):
+        if isinstance(keep, str) and not keep:
+            raise ValueError("an exchange keeps a login")
+        outcome, *rest = await self._exchange_once(cursor, code, keep if isinstance(keep, str) else "", ip)
+        if outcome == "sign" and not isinstance(keep, str):
+            user = Identity(sub=rest[0], name=rest[1], picture=rest[2])
+            outcome, *rest = await self._exchange_once(cursor, code, keep(user), ip)
+        if outcome not in ("ok", "same"):
             raise InvalidGrant()
-        user = _user(fields)
-        stored = int(fields["status"])
-        if (
-            stored == Status.CONFIRMED
-            and user is not None
-            and hmac.compare_digest(fields.get("code", "").encode(), code.encode())
-        ):
-            login = sign(user)
-        elif stored == EXCHANGED and user is not None:
-            login = ""  # a retry: the script hands back the login it kept, if the code is the one exchanged
-        else:
-            raise InvalidGrant()
+        login, sub, name, picture = rest
+        return Exchanged(user=Identity(sub=sub, name=name, picture=picture), login=login, first=outcome == "ok")
+
+    async def _exchange_once(self, cursor: Cursor, code: str, login: str, ip: str) -> list[str]:
+        """One call of exchange.lua: its reply (``login`` empty: the user is asked for, nothing changes)."""
         args: list[str | int] = [
             code, _digest(code), login, int(EXCHANGE_GRACE * 1000),
-            self.channel_for(cursor.uuid), cursor.uuid, self._publish, ip, user.sub,
+            self.channel_for(cursor.uuid), cursor.uuid, self._publish, ip, _digest(cursor.secret),
         ]  # fmt: skip
         keys = [self.key(cursor.uuid), *self._audit_keys]
         async with change_errors():
-            outcome, *kept = await self._exchange(keys=keys, args=args)
-        if outcome == "refused" or not kept:
-            raise InvalidGrant()
-        return Exchanged(user=user, login=kept[0], first=outcome == "ok")
+            return cast(list[str], await self._exchange(keys=keys, args=args))
 
     async def _fetch(self, uuid: str) -> tuple[dict[str, str], int]:
         """The session's fields and its TTL in ms, read together."""

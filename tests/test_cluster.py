@@ -14,8 +14,8 @@ from redis.exceptions import ResponseError
 from auth import UserInfoClient
 from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
-from login.errors import RateLimited
-from login.models import Identity, Requester, Status
+from login.errors import InvalidGrant, RateLimited
+from login.models import Cursor, Identity, Requester, Status
 from oidc.authorization import RequestGone
 from oidc.authorize import Parameters
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
@@ -176,6 +176,34 @@ async def test_an_authorization_pages_session_on_a_cluster_carries_its_request(
     await service.redis.delete(service.store.keys.authorization_request(request_id))
     with pytest.raises(RequestGone):
         await provider.authorizations.new_login(request_id, requester)
+
+
+async def test_an_authorization_hand_back_on_a_cluster_exchanges_once_and_its_caller_audits_it(
+    cluster_instances: list[Instance],
+) -> None:
+    """The exchange's script gets no audit keys there (other slots): the hand-back records the exchange, once; a
+    retry gets the same redirect, a wrong cursor nothing."""
+    service, app_side = cluster_instances
+    provider = service.services.provider
+    assert provider is not None
+    client, _ = await provider.clients.register(name="Acme", redirect_uris=["https://rp.example/cb"])
+    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": "https://rp.example/cb",
+              "scope": "openid", "state": "s-1", "code_challenge": "c" * 43,
+              "code_challenge_method": "S256"}  # fmt: skip
+    request_id, _ = await provider.authorizations.start(Parameters({k: [v] for k, v in params.items()}))
+    requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=service.base_url)
+    session = await provider.authorizations.new_login(request_id, requester)
+    for action in ("/scan", "/confirm"):
+        assert (await app_side.post(action, {"uuid": session.uuid}, user="alice-token")).code == 200
+    code = (await service.store.read_for_cursor(session.cursor)).code
+    assert code is not None
+    with pytest.raises(InvalidGrant):
+        await provider.authorizations.complete(Cursor(session.uuid, "B" * 43), code, "192.0.2.1", "https://i")
+    back = await provider.authorizations.complete(session.cursor, code, "192.0.2.1", "https://i")
+    assert back.startswith("https://rp.example/cb?") and "state=s-1" in back
+    assert await provider.authorizations.complete(session.cursor, code, "192.0.2.1", "https://i") == back
+    mine = [e.outcome for e in await service.audit.tail(100) if e.fields.get("uuid") == session.uuid]
+    assert mine == ["confirmed", "exchanged"]
 
 
 async def test_the_token_endpoint_on_a_cluster_counts_its_request_before_the_script(
