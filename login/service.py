@@ -19,7 +19,7 @@ from login.events import LoginEvents, Outcome
 from login.models import CODE_PATTERN, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from login.qr import QrRenderer
 from redis_map.ratelimit import RateCount, RateLimiter
-from redis_map.store import Copy, Exchanged, SessionStore
+from redis_map.store import Copy, Exchanged, Record, SessionStore
 
 
 class TokenSigner(Protocol):
@@ -127,18 +127,20 @@ class LoginService:
         expires_in = max(0, int(expires_at) - int(time.time()))
         return Login(user=exchanged.user, token=token, expires_in=expires_in)
 
-    async def hand_over(self, cursor: Cursor, code: str, ip: str, keep: str | Callable[[Identity], str]) -> Exchanged:
+    async def hand_over(
+        self, cursor: Cursor, code: str, ip: str, keep: str | Callable[[Identity], str], record: Record | None = None
+    ) -> Exchanged:
         """The confirmed session's one-time code exchanged, exactly once, for ``keep`` (or what it makes of the
         user: a round trip more).
 
         ``/token`` keeps a login token made for the user; the OpenID provider
         keeps the redirect back to the client with its authorization code.
         What was kept is handed to a retry (same cursor and code, its first
-        answer lost).
+        answer lost).  ``record`` is written by the exchange, when it happens.
         """
         if not CODE_PATTERN.fullmatch(code):
             raise InvalidGrant()
-        exchanged = await self.store.exchange(cursor, code, keep, ip)
+        exchanged = await self.store.exchange(cursor, code, keep, ip, record)
         if exchanged.first:
             await self.events.outcome(
                 Outcome.EXCHANGED, cursor.uuid, user=exchanged.user.sub, ip=ip, written=self.store.audits

@@ -21,10 +21,11 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from login.errors import InvalidRequest as LoginInvalidRequest
-from login.models import Cursor, NewSession, Requester, Status
+from login.models import Cursor, Identity, NewSession, Requester, Status
 from login.service import LoginService
 from oidc.authorize import AuthorizationRequest, Parameters, RedirectedError, validate
 from oidc.authorize.respond import error_answer, redirect_to
@@ -33,7 +34,7 @@ from oidc.errors import AccessDenied, OAuthError
 from oidc.events import Authorization, Event, ProviderEvents
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
 from oidc.recent import Recent
-from redis_map.store import Copy
+from redis_map.store import Copy, Record
 
 #: seconds an authorization request stays usable: its page fetches fresh codes as they expire (5 by
 #: default, 2 minutes each), so this outlives them
@@ -66,6 +67,11 @@ class AuthorizationStore(Protocol):
 class CodeStore(Protocol):
     async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> bool:
         """Stores the grant's code; whether its ``code_issued`` audit entry was written with it."""
+        ...
+
+    def code_record(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> Record | None:
+        """The grant's code (and its audit entry) for the login's exchange to write, its user the session's;
+        None when the exchange cannot (then `issue_code` after it)."""
         ...
 
 
@@ -158,26 +164,31 @@ class Authorizations:
         grant_id = new_grant_id()
         authorization_code = new_token(grant_id)
         back = redirect_to(request.redirect_uri, {"code": authorization_code}, state=request.state, issuer=issuer)
-        # The redirect does not depend on the user: the exchange is one round trip.
-        handed = await self.login.hand_over(cursor, code, ip, back)
+        now = time.time()
+        # The grant as it will be stored: its user is the session's, which the exchange learns.
+        pending = Grant(
+            grant_id=grant_id,
+            client_id=request.client_id,
+            redirect_uri=request.redirect_uri,
+            scope=request.scope,
+            user=Identity(sub=""),
+            auth_time=int(now),
+            issuer=issuer,
+            nonce=request.nonce,
+            code_challenge=request.code_challenge,
+        )
+        code_terms = (token_hash(authorization_code), math.floor((now + CODE_TTL) * 1000), int(CODE_TTL * 1000), ip)
+        # A code exists only for a login handed over once.  On one server the exchange writes it (and its audit
+        # entry) in the same step, and the redirect does not depend on the user: one round trip.
+        record = self.grants.code_record(pending, *code_terms)
+        handed = await self.login.hand_over(cursor, code, ip, back, record)
         if handed.first:
-            now = time.time()
-            grant = Grant(
-                grant_id=grant_id,
-                client_id=request.client_id,
-                redirect_uri=request.redirect_uri,
-                scope=request.scope,
-                user=handed.user,
-                auth_time=int(now),
-                issuer=issuer,
-                nonce=request.nonce,
-                code_challenge=request.code_challenge,
-            )
-            # After the hand-over: a code exists only for a login handed over once.  Should this write
-            # fail, the (retried) redirect carries a code the token endpoint refuses: the site says so.
-            written = await self.grants.issue_code(
-                grant, token_hash(authorization_code), math.floor((now + CODE_TTL) * 1000), int(CODE_TTL * 1000), ip
-            )
+            grant = replace(pending, user=handed.user)
+            written = record is not None
+            if record is None:
+                # After the hand-over.  Should this write fail, the (retried) redirect carries a code the token
+                # endpoint refuses: the site says so.
+                written = await self.grants.issue_code(grant, *code_terms)
             self.events.authorization(Authorization.CODE)
             await self.events.record(
                 Event.CODE_ISSUED,

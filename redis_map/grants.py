@@ -36,9 +36,11 @@ from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
 from redis_map.keys import KeySpace
 from redis_map.provider_limits import TOKEN_LIMITS_LUA, TokenCount, refusal
-from redis_map.store import change_errors, storage_errors
+from redis_map.store import Record, change_errors, storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
+#: a grant's fields naming its user: a grant written by the login's exchange has the session's
+_USER_FIELDS = frozenset({"sub", "name", "picture"})
 
 
 def _script(name: str) -> str:
@@ -74,6 +76,16 @@ def _changed(reply: list[str], audited: bool, count: TokenCount | None) -> Chang
     return Changed(outcome, rest[0] if rest else "", audited=audited)
 
 
+def _code_fields(grant: Grant, code_hash: str, expires_at_ms: int) -> dict[str, str]:
+    """A new grant's hash: what it is bound to, and its code."""
+    return {
+        **grant.fields(),
+        "status": GrantStatus.CODE.value,
+        "code_hash": code_hash,
+        "code_expires_ms": str(expires_at_ms),
+    }
+
+
 class RedisGrantStore:
     """A ``GrantStore`` for the provider's grants."""
 
@@ -93,16 +105,20 @@ class RedisGrantStore:
 
     async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> bool:
         """Stores a new grant holding only its code, for ``ttl_ms``; whether ``code_issued`` was audited with it."""
-        fields = {
-            **grant.fields(),
-            "status": GrantStatus.CODE.value,
-            "code_hash": code_hash,
-            "code_expires_ms": str(expires_at_ms),
-        }
+        fields = _code_fields(grant, code_hash, expires_at_ms)
         args: list[str | int] = [ttl_ms, grant.grant_id, ip, *(item for pair in fields.items() for item in pair)]
         async with change_errors():
             await self._issue(keys=[self._keys.grant(grant.grant_id), *self._audit], args=args)
         return bool(self._audit)
+
+    def code_record(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> Record | None:
+        """The new grant holding only its code, for the login's exchange to write (``SessionStore.exchange``),
+        its user the session's, with its ``code_issued`` entry; None on a Cluster (another slot: `issue_code`)."""
+        if not self._audit:
+            return None
+        fields = {k: v for k, v in _code_fields(grant, code_hash, expires_at_ms).items() if k not in _USER_FIELDS}
+        entry = {"outcome": Event.CODE_ISSUED.value, "grant": grant.grant_id, "client": grant.client_id, "ip": ip}
+        return Record(self._keys.grant(grant.grant_id), ttl_ms, fields, entry)
 
     async def redeem(
         self,

@@ -78,6 +78,10 @@ def _fields(reply: list[str]) -> tuple[int, dict[str, str]]:
     return int(reply[0]), dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+def _pairs(mapping: Mapping[str, str]) -> list[str]:
+    return [item for pair in mapping.items() for item in pair]
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -116,6 +120,19 @@ class Copy:
     target: Callable[[str], str]
     ttl_ms: int
     gone: Callable[[], Exception]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A hash written by the exchange that hands a session's login over, in the same step, for ``ttl_ms``:
+    ``fields`` plus the user's ``sub``, ``name`` and ``picture``, with the audit entry ``entry`` (plus ``user``).
+
+    One server only (on a Cluster the key is in another slot than the session)."""
+
+    key: str
+    ttl_ms: int
+    fields: Mapping[str, str]
+    entry: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +307,12 @@ class SessionStore:
         return moved
 
     async def exchange(
-        self, cursor: Cursor, code: str, keep: str | Callable[[Identity], str], ip: str = ""
+        self,
+        cursor: Cursor,
+        code: str,
+        keep: str | Callable[[Identity], str],
+        ip: str = "",
+        record: Record | None = None,
     ) -> Exchanged:
         """The confirmed session's one-time code, with its cursor, for a login kept for its user; exactly one
         exchange happens.
@@ -299,25 +321,31 @@ class SessionStore:
         asked first for the user (two round trips; one when ``keep`` is given).
         A retry with the same cursor and code within EXCHANGE_GRACE gets the
         login the exchange kept (``first`` False); anything else: InvalidGrant.
+        ``record`` is written by the exchange itself, when it happens (not on a Cluster: ValueError).
         """
         if isinstance(keep, str) and not keep:
             raise ValueError("an exchange keeps a login")
-        outcome, *rest = await self._exchange_once(cursor, code, keep if isinstance(keep, str) else "", ip)
+        if record is not None and not self.audits:
+            raise ValueError("on a Cluster a record is in another slot than the session")
+        outcome, *rest = await self._exchange_once(cursor, code, keep if isinstance(keep, str) else "", ip, record)
         if outcome == "sign" and not isinstance(keep, str):
             user = Identity(sub=rest[0], name=rest[1], picture=rest[2])
-            outcome, *rest = await self._exchange_once(cursor, code, keep(user), ip)
+            outcome, *rest = await self._exchange_once(cursor, code, keep(user), ip, record)
         if outcome not in ("ok", "same"):
             raise InvalidGrant()
         login, sub, name, picture = rest
         return Exchanged(user=Identity(sub=sub, name=name, picture=picture), login=login, first=outcome == "ok")
 
-    async def _exchange_once(self, cursor: Cursor, code: str, login: str, ip: str) -> list[str]:
+    async def _exchange_once(self, cursor: Cursor, code: str, login: str, ip: str, record: Record | None) -> list[str]:
         """One call of exchange.lua: its reply (``login`` empty: the user is asked for, nothing changes)."""
         args: list[str | int] = [
             code, _digest(code), login, int(EXCHANGE_GRACE * 1000),
             self.channel_for(cursor.uuid), cursor.uuid, self._publish, ip, _digest(cursor.secret),
         ]  # fmt: skip
         keys = [self.key(cursor.uuid), *self._audit_keys]
+        if record is not None:
+            keys.append(record.key)
+            args += [record.ttl_ms, len(record.fields), *_pairs(record.fields), *_pairs(record.entry)]
         async with change_errors():
             return cast(list[str], await self._exchange(keys=keys, args=args))
 

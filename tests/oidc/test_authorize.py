@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from auth import DemoAuthenticator
+from login.errors import InvalidGrant
 from login.models import Cursor, Requester, Status
 from oidc.authorization import RequestGone
 from oidc.authorize import Parameters
-from oidc.grant import parse_token, token_hash
+from oidc.grant import Grant, new_grant_id, parse_token, token_hash
 from tests.conftest import MakeInstance
 from tests.oidc.conftest import REDIRECT_URI, authorize, fetch, parts, pkce, query_of, register
 from tests.service import Instance
@@ -263,8 +265,8 @@ async def test_the_pages_call_for_a_qr_is_one_round_trip_and_a_gone_request_make
 async def test_the_process_that_bound_a_login_hands_it_back_without_reading_the_copy(
     provider: Instance, make_instance: MakeInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The hand-back on the process that made the page's session: the exchange (the session read in its script)
-    and the code, no read of the request's copy; another process (sharing the Redis) reads the copy, and hands
+    """The hand-back on the process that made the page's session: one script (the session's read, the exchange,
+    the grant's code), no read of the request's copy; another process (sharing the Redis) reads the copy, and hands
     back alike."""
     client, _ = await register(provider)
     flow = parts(provider).authorizations
@@ -283,13 +285,55 @@ async def test_the_process_that_bound_a_login_hands_it_back_without_reading_the_
 
     trips = count_trips(provider, monkeypatch)
     back = await flow.complete(sessions[1].cursor, codes[1], "192.0.2.1", ISSUER)
-    assert len(trips) == 2, trips
+    assert len(trips) == 1, trips
     assert query_of(back)["state"] == "st-123" and back.startswith(REDIRECT_URI + "?")
 
     other = parts(await make_instance(authenticator=DemoAuthenticator(), demo=True, issuer=ISSUER)).authorizations
     assert await other.asked_by(sessions[2].uuid) == request
     back = await other.complete(sessions[2].cursor, codes[2], "192.0.2.1", ISSUER)
     assert query_of(back)["state"] == "st-123" and query_of(back)["code"]
+
+
+async def test_the_exchange_writes_the_grant_as_issue_code_would_and_a_refused_one_writes_none(
+    provider: Instance,
+) -> None:
+    """On one server the grant's code is written by the hand-back's exchange: the same hash as ``issue_code``'s,
+    its user the session's, audited once with it; a wrong cursor or a retry writes no grant."""
+    client, _ = await register(provider)
+    flow = parts(provider).authorizations
+    login = provider.services.login
+    request_id, _ = await flow.start(Parameters({k: [v] for k, v in good(client.client_id).items()}))
+    requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
+    session = await flow.new_login(request_id, requester)
+    await login.scan(session.uuid, BOB, "192.0.2.2")
+    await login.confirm(session.uuid, BOB, "192.0.2.2")
+    view = await login.store.read_for_cursor(session.cursor)
+    assert view.code is not None and view.user is not None
+    grants = provider.store.keys.grant("*")
+    forged = Cursor(session.uuid, "B" * 43)
+    with pytest.raises(InvalidGrant):
+        await flow.complete(forged, view.code, "192.0.2.1", ISSUER)
+    assert [key async for key in provider.redis.scan_iter(grants)] == []
+
+    back = await flow.complete(session.cursor, view.code, "192.0.2.1", ISSUER)
+    assert await flow.complete(session.cursor, view.code, "192.0.2.1", ISSUER) == back
+    assert len([key async for key in provider.redis.scan_iter(grants)]) == 1
+    code = query_of(back)["code"]
+    grant_id = parse_token(code)
+    assert grant_id is not None
+    written = await provider.redis.hgetall(provider.store.keys.grant(grant_id))
+    grant = Grant.from_fields(grant_id, written)
+    assert grant.user == view.user
+    other = new_grant_id()
+    expires_ms = int(written["code_expires_ms"])
+    await parts(provider).token_endpoint.context.grants.issue_code(
+        replace(grant, grant_id=other), token_hash(code), expires_ms, 60_000, "192.0.2.1"
+    )
+    assert await provider.redis.hgetall(provider.store.keys.grant(other)) == written
+    issued = [e.fields for e in await provider.audit.tail(50) if e.outcome == "code_issued"]
+    assert [e for e in issued if e.get("grant") == grant_id] == [
+        {"grant": grant_id, "client": client.client_id, "user": "demo:bob", "ip": "192.0.2.1"}
+    ]
 
 
 async def test_only_the_tab_with_the_cursor_completes(provider: Instance) -> None:
