@@ -36,7 +36,7 @@ from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
 from redis_map.keys import KeySpace
 from redis_map.provider_limits import TOKEN_LIMITS_LUA, TokenCount, refusal
-from redis_map.store import Record, change_errors, storage_errors
+from redis_map.store import Record, change_errors, flat_pairs, storage_errors
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 #: a grant's fields naming its user: a grant written by the login's exchange has the session's
@@ -106,7 +106,7 @@ class RedisGrantStore:
     async def issue_code(self, grant: Grant, code_hash: str, expires_at_ms: int, ttl_ms: int, ip: str) -> bool:
         """Stores a new grant holding only its code, for ``ttl_ms``; whether ``code_issued`` was audited with it."""
         fields = _code_fields(grant, code_hash, expires_at_ms)
-        args: list[str | int] = [ttl_ms, grant.grant_id, ip, *(item for pair in fields.items() for item in pair)]
+        args: list[str | int] = [ttl_ms, grant.grant_id, ip, *flat_pairs(fields)]
         async with change_errors():
             await self._issue(keys=[self._keys.grant(grant.grant_id), *self._audit], args=args)
         return bool(self._audit)

@@ -78,7 +78,8 @@ def _fields(reply: list[str]) -> tuple[int, dict[str, str]]:
     return int(reply[0]), dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _pairs(mapping: Mapping[str, str]) -> list[str]:
+def flat_pairs(mapping: Mapping[str, str]) -> list[str]:
+    """``mapping``'s names and values, alternating: a script's arguments for a hash's fields."""
     return [item for pair in mapping.items() for item in pair]
 
 
@@ -345,7 +346,7 @@ class SessionStore:
         keys = [self.key(cursor.uuid), *self._audit_keys]
         if record is not None:
             keys.append(record.key)
-            args += [record.ttl_ms, len(record.fields), *_pairs(record.fields), *_pairs(record.entry)]
+            args += [record.ttl_ms, len(record.fields), *flat_pairs(record.fields), *flat_pairs(record.entry)]
         async with change_errors():
             return cast(list[str], await self._exchange(keys=keys, args=args))
 
