@@ -19,7 +19,8 @@ from login.events import LoginEvents, Outcome
 from login.models import CODE_PATTERN, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from login.qr import QrRenderer
 from redis_map.ratelimit import RateCount, RateLimiter
-from redis_map.store import Copy, Exchanged, Record, SessionStore
+from redis_map.store import SessionStore
+from redis_map.store_types import Copy, Exchanged, Record
 
 
 class TokenSigner(Protocol):

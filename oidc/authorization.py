@@ -34,7 +34,7 @@ from oidc.errors import AccessDenied, OAuthError
 from oidc.events import Authorization, Event, ProviderEvents
 from oidc.grant import Grant, new_grant_id, new_token, token_hash
 from oidc.recent import Recent
-from redis_map.store import Copy, Record
+from redis_map.store_types import Copy, Record
 
 #: seconds an authorization request stays usable: its page fetches fresh codes as they expire (5 by
 #: default, 2 minutes each), so this outlives them

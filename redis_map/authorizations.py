@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import cast
 
 from redis_map.connection.connect import RedisClient
+from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
-from redis_map.store import Copy, storage_errors
+from redis_map.store_types import Copy
 
 
 class RedisAuthorizationStore:

@@ -12,8 +12,8 @@ from typing import cast
 
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
+from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
-from redis_map.store import storage_errors
 
 #: replaces a record only if it is still there: a secret rotated while the client is removed stays removed
 _REPLACE = """

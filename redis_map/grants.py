@@ -34,9 +34,11 @@ from oidc.grant import Grant, GrantStatus
 from redis_map.audit import AUDIT_LUA
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
+from redis_map.errors import change_errors, storage_errors
 from redis_map.keys import KeySpace
 from redis_map.provider_limits import TOKEN_LIMITS_LUA, TokenCount, refusal
-from redis_map.store import Record, change_errors, flat_pairs, storage_errors
+from redis_map.session_fields import flat_pairs
+from redis_map.store_types import Record
 
 _SCRIPTS = resources.files(__package__) / "scripts"
 #: a grant's fields naming its user: a grant written by the login's exchange has the session's

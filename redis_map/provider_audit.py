@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from redis_map.audit import AUDIT_MAXLEN, AUDIT_RETENTION
 from redis_map.connection.connect import RedisClient
+from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
-from redis_map.store import storage_errors
 
 
 class ProviderAudit:

@@ -24,9 +24,9 @@ from login.errors import RateLimited
 from redis_map.batch import Call, in_one_trip
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
+from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
 from redis_map.ratelimit import RATE_HIT_LUA, RATE_HIT_SCRIPT
-from redis_map.store import storage_errors
 
 #: token, revocation and introspection requests per client IP per minute (an office behind one NAT included)
 ENDPOINT_IP = 300

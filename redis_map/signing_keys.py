@@ -13,8 +13,8 @@ from typing import cast
 
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
+from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
-from redis_map.store import storage_errors
 
 #: stores a record only if the hash is empty: racing first instances store one key between them
 _ADD_FIRST = """

@@ -7,19 +7,15 @@ channel share a slot.  Every change goes through a Lua script that checks,
 writes and publishes ``<uuid>:<status>`` in one step, so two racing confirms or
 exchanges have exactly one winner and no change goes unannounced.  On one
 server it PUBLISHes on ``<namespace>:events``; on a Cluster it SPUBLISHes on
-the session's shard channel (see ``redis_map.sharded``).
+the session's shard channel (see ``redis_map.connection.sharded``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from importlib import resources
 from typing import cast
 
 from redis.asyncio.cluster import RedisCluster
@@ -31,38 +27,22 @@ from login.errors import (
     SessionNotFound,
     UserMismatch,
 )
-from login.models import Action, Cursor, Identity, Moved, NewSession, Outcome, Requester, SessionView, Status
-from redis_map.audit import AUDIT_LUA
+from login.models import Action, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
 from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
-from redis_map.errors import change_errors as change_errors  # re-exported: other stores use them
-from redis_map.errors import storage_errors as storage_errors
+from redis_map.errors import change_errors, storage_errors
 from redis_map.keys import KeySpace
-from redis_map.ratelimit import RATE_HIT_LUA, SLOT_TAKE_LUA, RateCount, WaitSlots
+from redis_map.ratelimit import RateCount, WaitSlots
+from redis_map.session_fields import cursor_view, digest, flat_pairs, reply_fields, session_view
+from redis_map.session_scripts import script_source
+from redis_map.store_types import Copy, Exchanged, Record
 
 #: longest user agent kept for the phone to show
 MAX_USER_AGENT = 512
-#: the stored status of a session whose code was exchanged: kept this long, read as expired
-EXCHANGED = 4
 #: how long an exchanged session keeps its login for a retried exchange (whose first answer was lost)
 EXCHANGE_GRACE = 30.0
 #: create.lua's answer when the record a session is to carry (``Copy``) is gone
 SOURCE_GONE = -1
-
-_SCRIPTS = resources.files(__package__) / "scripts"
-
-#: Lua function for the scripts of a wait's reads: ``parks(fields, cursor_hash, known)``, whether a wait that came
-#: with the cursor hashing to ``cursor_hash`` and knowing status ``known`` parks on the session of HGETALL ``fields``
-#: (the cursor is right and the session still in that status), as ChangeWaiter decides from the view
-PARKS_LUA = """
-local function parks(fields, cursor_hash, known)
-  local status, hash
-  for i = 1, #fields, 2 do
-    if fields[i] == 'status' then status = fields[i + 1] elseif fields[i] == 'cursor_hash' then hash = fields[i + 1] end
-  end
-  return hash == cursor_hash and status == known
-end
-"""
 
 _TRANSITION_ERRORS: Mapping[str, type[Exception]] = {
     "not_found": SessionNotFound,
@@ -70,79 +50,6 @@ _TRANSITION_ERRORS: Mapping[str, type[Exception]] = {
     "user_mismatch": UserMismatch,
     "not_scanned": NotScanned,
 }
-
-
-def _fields(reply: list[str]) -> tuple[int, dict[str, str]]:
-    """A ``{pttl_ms, field1, value1, ...}`` script reply as (TTL in ms, fields)."""
-    flat = reply[1:]
-    return int(reply[0]), dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def flat_pairs(mapping: Mapping[str, str]) -> list[str]:
-    """``mapping``'s names and values, alternating: a script's arguments for a hash's fields."""
-    return [item for pair in mapping.items() for item in pair]
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _user(fields: Mapping[str, str]) -> Identity | None:
-    """The user a session's fields name, if it was scanned."""
-    if not fields.get("sub"):
-        return None
-    return Identity(sub=fields["sub"], name=fields.get("name", ""), picture=fields.get("picture", ""))
-
-
-def script_source(name: str) -> str:
-    """The Lua script ``name`` as the store sends it (for SCRIPT LOAD and tests), with the prelude defining
-    S (stored statuses), A (actions) and O (audited outcomes) from the Python enums, and the functions of
-    AUDIT_LUA, RATE_HIT_LUA, SLOT_TAKE_LUA and PARKS_LUA."""
-    statuses = {status.name: int(status) for status in Status if status is not Status.EXPIRED}
-    statuses["EXCHANGED"] = EXCHANGED
-    status_table = ", ".join(f"{key} = {number}" for key, number in statuses.items())
-    action_table = ", ".join(f"{action.name} = '{action.value}'" for action in Action)
-    outcome_table = ", ".join(f"{outcome.name} = '{outcome.value}'" for outcome in Outcome)
-    prelude = f"local S = {{{status_table}}}\nlocal A = {{{action_table}}}\nlocal O = {{{outcome_table}}}\n"
-    return prelude + AUDIT_LUA + RATE_HIT_LUA + SLOT_TAKE_LUA + PARKS_LUA + (_SCRIPTS / name).read_text()
-
-
-def script_sha(name: str) -> str:
-    """The SHA1 Redis knows the script ``name`` by (as EVALSHA sends it; for SCRIPT EXISTS and tests)."""
-    return hashlib.sha1(script_source(name).encode(), usedforsecurity=False).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """A record a new session carries beside it: ``source``'s value copied to the key ``target(uuid)`` names, to
-    expire in ``ttl_ms``; when ``source`` is gone, ``gone()`` is raised and nothing is created."""
-
-    source: str
-    target: Callable[[str], str]
-    ttl_ms: int
-    gone: Callable[[], Exception]
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A hash written by the exchange that hands a session's login over, in the same step, for ``ttl_ms``:
-    ``fields`` plus the user's ``sub``, ``name`` and ``picture``, with the audit entry ``entry`` (plus ``user``).
-
-    One server only (on a Cluster the key is in another slot than the session)."""
-
-    key: str
-    ttl_ms: int
-    fields: Mapping[str, str]
-    entry: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Exchanged:
-    """An exchanged code: who logged in, the login kept for them, and whether this call exchanged it."""
-
-    user: Identity
-    login: str
-    first: bool
 
 
 class SessionStore:
@@ -215,7 +122,7 @@ class SessionStore:
         args: list[str | int] = [ttl_ms, int(time.time() * 1000) + ttl_ms, uuid, *count_args, copy_ttl_ms]
         args += [
             "status", int(Status.WAITING),
-            "cursor_hash", _digest(secret),
+            "cursor_hash", digest(secret),
             "ip", requester.ip,
             "ua", requester.user_agent[:MAX_USER_AGENT],
             "created_at", repr(requester.created_at),
@@ -236,12 +143,12 @@ class SessionStore:
         fields, ttl_ms = await self._fetch(uuid)
         if not fields:
             return SessionView.expired(uuid)
-        return self._view(uuid, fields, ttl_ms)
+        return session_view(uuid, fields, ttl_ms)
 
     async def read_for_cursor(self, cursor: Cursor) -> SessionView:
         """The session the cursor belongs to; EXPIRED if unknown or the cursor is wrong."""
         fields, ttl_ms = await self._fetch(cursor.uuid)
-        return self._cursor_view(cursor, fields, ttl_ms)
+        return cursor_view(cursor, fields, ttl_ms)
 
     async def read_to_wait(self, cursor: Cursor, known: Status, slots: WaitSlots) -> SessionView:
         """``read_for_cursor()`` for a wait's first read, taking its concurrency slots (RateLimited past one).
@@ -255,10 +162,10 @@ class SessionStore:
             return await self.read_for_cursor(cursor)
         keys = [self.key(cursor.uuid), claim.ip_key, claim.session_key]
         async with storage_errors():
-            reply = await self._wait_read(keys=keys, args=[_digest(cursor.secret), int(known), *claim.args])
+            reply = await self._wait_read(keys=keys, args=[digest(cursor.secret), int(known), *claim.args])
         slots.taken(claim, cursor.uuid, int(reply[0]))
-        ttl_ms, fields = _fields(reply[1:])
-        return self._cursor_view(cursor, fields, ttl_ms)
+        ttl_ms, fields = reply_fields(reply[1:])
+        return cursor_view(cursor, fields, ttl_ms)
 
     async def read_after_wake(self, cursor: Cursor, known: Status, slots: WaitSlots) -> SessionView:
         """``read_for_cursor()`` for a wait woken after its first read, giving its slots back if it will answer.
@@ -272,12 +179,12 @@ class SessionStore:
             return await self.read_for_cursor(cursor)
         async with storage_errors():
             reply = await self._wake_read(
-                keys=[self.key(cursor.uuid), *held.keys], args=[_digest(cursor.secret), int(known), held.holder]
+                keys=[self.key(cursor.uuid), *held.keys], args=[digest(cursor.secret), int(known), held.holder]
             )
         if int(reply[0]):
             slots.given_back()
-        ttl_ms, fields = _fields(reply[1:])
-        return self._cursor_view(cursor, fields, ttl_ms)
+        ttl_ms, fields = reply_fields(reply[1:])
+        return cursor_view(cursor, fields, ttl_ms)
 
     async def require(self, uuid: str) -> SessionView:
         """The session now; SessionNotFound if it is unknown or gone."""
@@ -293,8 +200,8 @@ class SessionStore:
         RateLimited and nothing changed.
         """
         _, reply = await self._move(uuid, Action.SCAN, user, count=count)
-        ttl_ms, fields = _fields(reply)
-        return self._view(uuid, fields, ttl_ms)
+        ttl_ms, fields = reply_fields(reply)
+        return session_view(uuid, fields, ttl_ms)
 
     async def confirm(self, uuid: str, user: Identity, ip: str = "", count: RateCount | None = None) -> Moved:
         """scanned -> confirmed with a new one-time code, audited (when ``audits``) as from ``ip``; a retry by
@@ -340,8 +247,8 @@ class SessionStore:
     async def _exchange_once(self, cursor: Cursor, code: str, login: str, ip: str, record: Record | None) -> list[str]:
         """One call of exchange.lua: its reply (``login`` empty: the user is asked for, nothing changes)."""
         args: list[str | int] = [
-            code, _digest(code), login, int(EXCHANGE_GRACE * 1000),
-            self.channel_for(cursor.uuid), cursor.uuid, self._publish, ip, _digest(cursor.secret),
+            code, digest(code), login, int(EXCHANGE_GRACE * 1000),
+            self.channel_for(cursor.uuid), cursor.uuid, self._publish, ip, digest(cursor.secret),
         ]  # fmt: skip
         keys = [self.key(cursor.uuid), *self._audit_keys]
         if record is not None:
@@ -356,7 +263,7 @@ class SessionStore:
         # objects per read (bursts of thousands of PCs parking at once read together).
         async with storage_errors():
             reply = await self._read(keys=[self.key(uuid)])
-        ttl_ms, fields = _fields(reply)
+        ttl_ms, fields = reply_fields(reply)
         return fields, ttl_ms
 
     async def _counted(self, count: RateCount | None) -> tuple[list[str], list[int]]:
@@ -390,37 +297,6 @@ class SessionStore:
         if error is not None:
             raise error()
         return Moved(Status(int(status)), changed=outcome == "ok"), rest
-
-    def _cursor_view(self, cursor: Cursor, fields: Mapping[str, str], ttl_ms: int) -> SessionView:
-        """The view of a session read for ``cursor``: EXPIRED if gone or the cursor is wrong."""
-        if not fields or not self._cursor_matches(cursor, fields):
-            return SessionView.expired(cursor.uuid)
-        return self._view(cursor.uuid, fields, ttl_ms)
-
-    @staticmethod
-    def _cursor_matches(cursor: Cursor, fields: Mapping[str, str]) -> bool:
-        return hmac.compare_digest(_digest(cursor.secret).encode(), fields.get("cursor_hash", "").encode())
-
-    @staticmethod
-    def _view(uuid: str, fields: Mapping[str, str], ttl_ms: int) -> SessionView:
-        stored = int(fields["status"])
-        if stored == EXCHANGED:
-            return SessionView.expired(uuid)  # kept only for a retried exchange
-        requester = Requester(
-            ip=fields.get("ip", ""),
-            user_agent=fields.get("ua", ""),
-            created_at=float(fields.get("created_at") or time.time()),
-            reached_at=fields.get("base", ""),
-        )
-        return SessionView(
-            uuid=uuid,
-            status=Status(stored),
-            expires_in=max(0, math.ceil(ttl_ms / 1000)),
-            requester=requester,
-            user=_user(fields),
-            code=fields.get("code"),
-            ttl_ms=max(0, ttl_ms),
-        )
 
     #: how long the write probe's key lives: it is only written, never read
     WRITE_PROBE_TTL_MS = 1000

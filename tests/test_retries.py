@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from redis_map.connection.connect import SOCKET_TIMEOUT
-from redis_map.store import script_sha
+from redis_map.session_scripts import script_sha
 from tests.conftest import MakeInstance
 from tests.procs import RedisServer
 from tests.service import Instance

@@ -23,7 +23,7 @@ from login.waiting import ChangeWaiter, WaitTicket
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.connection.pool import QueueingConnectionPool
 from redis_map.ratelimit import RateLimiter, RateLimits
-from redis_map.store import script_source
+from redis_map.session_scripts import script_source
 from runtime.metrics import Metrics
 from runtime.shutdown import Shutdown
 

@@ -1,7 +1,7 @@
 """What Redis failing looks like, as opposed to bad data: unreachable, or up but refusing.
 
 Two kinds of failure are the server's state, not our bug, and each becomes a
-503 (``redis_map.store.storage_errors``):
+503 (``redis_map.errors.storage_errors``):
 
 - *unreachable*: no connection, no answer in time, a Cluster without a master
   for the slot (``STORAGE_ERRORS``);
