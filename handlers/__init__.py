@@ -10,12 +10,13 @@ from tornado.web import Application, url
 from auth import TokenIssuer
 from handlers.actions import CancelHandler, ConfirmHandler, ScanHandler
 from handlers.base import MAX_JSON_BODY, BaseHandler, NotFoundHandler
+from handlers.branding import DEFAULT_BRANDING, Branding
 from handlers.middleware.accesslog import InFlight, RequestLog
 from handlers.middleware.answers import answer_transform
 from handlers.middleware.security import HttpPolicy
 from handlers.oauth import oauth_routes
 from handlers.ops import HealthHandler, MetricsHandler, Reachability, ReadyHandler
-from handlers.pages import DEFAULT_BRANDING, Branding, load_translations, page_routes, page_settings
+from handlers.page_routes import load_translations, page_routes, page_settings
 from handlers.push import PING_INTERVAL, PING_TIMEOUT, OpenConnections
 from handlers.session import CreateSessionHandler, QrImageHandler
 from handlers.socket import SocketHandler

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from handlers.branding import Branding, Logo
 from handlers.middleware.proxy import TrustedProxies
 from handlers.middleware.security import parse_origins
-from handlers.pages import Branding, Logo
 from redis_map.connection.connect import redis_url_of
 from redis_map.ratelimit import RateLimits
 from runtime.http import MAX_CONNECTIONS_PER_IP

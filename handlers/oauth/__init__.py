@@ -5,6 +5,7 @@ from __future__ import annotations
 from tornado.routing import URLSpec
 from tornado.web import url
 
+from handlers.branding import Branding, Logo
 from handlers.oauth.authorize import (
     AuthorizeCompleteHandler,
     AuthorizeHandler,
@@ -17,7 +18,6 @@ from handlers.oauth.revocation import RevocationHandler
 from handlers.oauth.token import TokenEndpointHandler
 from handlers.oauth.userinfo import UserInfoHandler
 from handlers.page_cache import PageCache
-from handlers.pages import Branding, Logo
 from oidc import endpoints
 from oidc.provider import Provider
 from redis_map import SessionStore

@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.base import BaseHandler
+from handlers.branding import Branding, Logo
 from handlers.oauth.base import issuer_of
 from handlers.page_cache import PageCache
-from handlers.pages import DEMO_NAMES, LOGIN_TEXTS, PHONE_TEXTS, Branding, LoginPageHandler, Logo, PhonePageHandler
+from handlers.pages import DEMO_NAMES, LoginPageHandler, PhonePageHandler
 from handlers.session import new_session_answer, public_base, requester_of
+from handlers.translations import LOGIN_TEXTS, PHONE_TEXTS
 from login.errors import InvalidRequest, InvalidTransition
 from login.models import CODE_PATTERN, Cursor
 from oidc.authorization import Authorizations

@@ -10,18 +10,10 @@ from typing import cast
 import pytest
 
 from auth import DemoAuthenticator
-from handlers.pages import (
-    CSP,
-    ERROR_TEXTS,
-    FAILURE_TEXT,
-    LOGIN_TEXTS,
-    LOGO_MAX_BYTES,
-    PHONE_TEXTS,
-    WEB_ROOT,
-    Branding,
-    browser_language,
-    page_routes,
-)
+from handlers.branding import LOGO_MAX_BYTES, Branding
+from handlers.page_routes import WEB_ROOT, page_routes
+from handlers.pages import CSP
+from handlers.translations import ERROR_TEXTS, FAILURE_TEXT, LOGIN_TEXTS, PHONE_TEXTS, browser_language
 from redis_map import EmbeddedRedis, SessionStore
 from tests.conftest import MakeInstance
 from tests.pages.branding import png
