@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from runtime import audit_cli, clients_cli, keys_cli
 from runtime.logs import set_up_logging
 from runtime.server import StartupError, run
-from runtime.settings import SettingsError, read_settings
+from runtime.settings import SettingsError
+from runtime.settings_reader import read_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,8 +21,10 @@ from typing import TextIO
 from login.errors import StorageUnavailable
 from redis_map.audit import AuditEntry, AuditLog
 from runtime.composition import open_audit_log
+from runtime.options import options_named
 from runtime.server import redacted
-from runtime.settings import SettingsError, build_parser, command_settings, options_named
+from runtime.settings import SettingsError
+from runtime.settings_reader import build_parser, command_settings
 
 #: how long one blocking read waits for new entries while following
 FOLLOW_BLOCK = 5.0

@@ -27,8 +27,10 @@ from login.errors import StorageUnavailable
 from oidc.clients import Client, ClientError, ClientRegistry, UnknownClient
 from oidc.scopes import SUPPORTED_SCOPES
 from runtime.composition import open_clients
+from runtime.options import options_named
 from runtime.server import redacted
-from runtime.settings import SettingsError, build_parser, command_settings, options_named
+from runtime.settings import SettingsError
+from runtime.settings_reader import build_parser, command_settings
 
 #: the service's options the command reads
 CLIENT_OPTIONS = options_named("redis-url", "redis-cluster", "namespace", "client-secret-pepper")

@@ -25,8 +25,10 @@ from login.errors import StorageUnavailable
 from oidc.keys import ACTIVATION_DELAY, JWKS_MAX_AGE, KEY_REFRESH_INTERVAL, KeySet, SigningKey
 from redis_map.signing_keys import SigningKeyStore
 from runtime.composition import open_signing_keys
+from runtime.options import options_named
 from runtime.server import redacted
-from runtime.settings import SettingsError, build_parser, command_settings, options_named
+from runtime.settings import SettingsError
+from runtime.settings_reader import build_parser, command_settings
 
 #: the service's options the command reads: where the keys are, and the lifetimes of what they sign
 KEY_OPTIONS = options_named("redis-url", "redis-cluster", "namespace", "token-ttl", "access-token-ttl")

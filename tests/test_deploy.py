@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.settings import read_settings
+from runtime.settings_reader import read_settings
 from runtime.supervisor import ORPHAN_STOP_MARGIN
 
 ROOT = Path(__file__).resolve().parent.parent
