@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,22 @@ def closest(entries: list[dict[str, Any]], n: int) -> dict[str, Any]:
     return min(entries, key=lambda entry: abs(entry["n"] - n))
 
 
+def login_cpu_ratio(cpu_round: dict[str, Any]) -> float:
+    """A round's server CPU per full-login request against its bare-Tornado run's."""
+    logins, bare = cpu_round["logins"], cpu_round["reference"]
+    return ratio(logins["server_cpu_ms_per_request"], bare["server_cpu_ms_per_request"])
+
+
+def oidc_cpu_ratio(cpu_round: dict[str, Any]) -> float:
+    """A round's server CPU per OIDC login against its first-party run's."""
+    return ratio(cpu_round["oidc_logins"]["server_cpu_ms_per_login"], cpu_round["logins"]["server_cpu_ms_per_login"])
+
+
+def median_round(rounds: list[dict[str, Any]], figure: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+    """The round whose ``figure`` is the median (the upper one of an even count: the less flattering)."""
+    return sorted(rounds, key=figure)[len(rounds) // 2]
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Adds the ratios to ``results`` and returns each target with its measured value."""
     parked = results["parked"]
@@ -86,18 +103,21 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         login["service"]["server_cpu_ms_per_request"], floor["server_cpu_ms_per_request"]
     )
 
+    login["ratios"]["server_cpu_per_request_rounds"] = [login_cpu_ratio(each) for each in results["cpu_rounds"]]
+
     oidc = results["oidc_login"]
     # The OIDC logins are new PCs and phones on fresh connections too: the same like-for-like reference.
-    reference = login["reference"]
+    reference, first_party = oidc["reference"], oidc["first_party"]
     oidc["ratios"] = {
         "rps": ratio(oidc["service"]["rps"], reference["rps"]),
         "server_cpu_per_request": ratio(
             oidc["service"]["server_cpu_ms_per_request"], reference["server_cpu_ms_per_request"]
         ),
         "server_cpu_per_login_vs_first_party": ratio(
-            oidc["service"]["server_cpu_ms_per_login"], login["service"]["server_cpu_ms_per_login"]
+            oidc["service"]["server_cpu_ms_per_login"], first_party["server_cpu_ms_per_login"]
         ),
-        "logins_per_s_vs_first_party": ratio(oidc["service"]["logins_per_s"], login["service"]["logins_per_s"]),
+        "logins_per_s_vs_first_party": ratio(oidc["service"]["logins_per_s"], first_party["logins_per_s"]),
+        "server_cpu_per_login_vs_first_party_rounds": [oidc_cpu_ratio(each) for each in results["cpu_rounds"]],
     }
 
     smallest, largest = parked[0], parked[-1]
@@ -225,6 +245,8 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ("", "requests/s, the service on asyncio's own loop", f"{stdloop['rps']:,.0f}", "", ""),
         ("", "server CPU per request (ms)", _ms(ours["server_cpu_ms_per_request"]),
          _ms(bare["server_cpu_ms_per_request"]), _x(login["ratios"]["server_cpu_per_request"])),
+        ("", f"  each of the {len(results['cpu_rounds'])} rounds, ratio to its own reference (the median above)",
+         "", "", " / ".join(_x(each) for each in login["ratios"]["server_cpu_per_request_rounds"])),
         ("", "  the reference on kept-alive connections (ms)", "",
          _ms(login["reference_kept_alive"]["server_cpu_ms_per_request"]), ""),
         ("", "  the stack's floor: bare Tornado + a login's calls alone (ms per request)", "",
@@ -246,7 +268,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     ]  # fmt: skip
     oidc = results["oidc_login"]
     site, site_stdloop = oidc["service"], oidc["asyncio_loop"]
-    bare = login["reference"]
+    bare = oidc["reference"]
     rows += [
         (f"OIDC logins C={results['config']['concurrency']}", "requests/s", f"{site['rps']:,.0f}",
          f"{bare['rps']:,.0f}", _x(oidc["ratios"]["rps"])),
@@ -256,7 +278,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
          _ms(bare["server_cpu_ms_per_request"]), _x(oidc["ratios"]["server_cpu_per_request"])),
         ("", "server CPU per login (ms; first-party's ratio)", _ms(site["server_cpu_ms_per_login"]), "",
          _x(oidc["ratios"]["server_cpu_per_login_vs_first_party"])),
-        ("", "server CPU per first-party login (ms)", _ms(ours["server_cpu_ms_per_login"]), "", ""),
+        ("", "  each round, first-party's ratio (the median above)", "", "",
+         " / ".join(_x(each) for each in oidc["ratios"]["server_cpu_per_login_vs_first_party_rounds"])),
+        ("", "server CPU per first-party login, the same round (ms)",
+         _ms(oidc["first_party"]["server_cpu_ms_per_login"]), "", ""),
         ("", "per-request p99 (ms)", _ms(site["latency"]["p99_ms"]), "", ""),
         ("", "longest loop stall: one callback, CPU (ms; asyncio's loop)", _ms(site_stdloop["callback_max_ms"]), "",
          ""),

@@ -29,7 +29,7 @@ import redis
 from bench.capacity import QUICK as QUICK_CAPACITY
 from bench.capacity import Capacity, measure
 from bench.procs import ROOT, Server
-from bench.report import evaluate, publish, table
+from bench.report import evaluate, login_cpu_ratio, median_round, oidc_cpu_ratio, publish, table
 from redis_map import EmbeddedRedis
 from runtime.http import MAX_CONNECTIONS_PER_IP
 
@@ -70,6 +70,10 @@ class Config:
     concurrency: int = 16
     #: seconds each closed loop runs
     duration: float = 10.0
+    #: the CPU comparisons run this many times in turn (bare Tornado, first-party logins, OIDC logins, fresh
+    #: processes each), every ratio from the round giving its median: a neighbour busy for part of the run
+    #: moves one round, not the figure
+    rounds: int = 3
     #: the event loop of the service and the reference (``--event-loop``)
     event_loop: str = "uvloop"
     #: a machine's capacity: waiters parked over several service processes, from several clients
@@ -77,7 +81,9 @@ class Config:
 
 
 #: the tiny configuration the CI test runs, in a few seconds
-QUICK = Config(sizes=[100], wakes=20, warmup=10, cross=20, concurrency=4, duration=1.5, capacity=QUICK_CAPACITY)
+QUICK = Config(
+    sizes=[100], wakes=20, warmup=10, cross=20, concurrency=4, duration=1.5, rounds=2, capacity=QUICK_CAPACITY
+)
 
 
 def machine() -> dict[str, Any]:
@@ -189,6 +195,21 @@ class Bench:
             }
         )
 
+    def cpu_round(self, sites: dict[str, Any]) -> dict[str, Any]:
+        """Bare Tornado like for like, then the first-party and the OIDC logins: one round of the CPU comparisons.
+
+        The reference sends a login's shape (7 requests over 3 new connections a round, from fresh addresses).
+        The service runs without the probe's lateness timer (the reference runs no probe; a tick wakes an idle
+        loop): the lateness comes from the runs on asyncio's loop.
+        """
+        with self.reference() as reference:
+            hello = self.loop("hello", reference, extra=self.spread())
+        with self.service("service", env=LOGIN_ENV) as service:
+            logins = self.loop("logins", service, extra={**CPU_RUN, **self.spread()})
+        with self.service("service-oidc", env=LOGIN_ENV) as service:
+            oidc = self.loop("oidc_logins", service, extra={**sites, **CPU_RUN, **self.spread()})
+        return {"reference": hello, "logins": logins, "oidc_logins": oidc}
+
     def floor(self) -> dict[str, Any]:
         """The CPU of the calls a login cannot do without, each timed alone (``bench.floor``)."""
         job: dict[str, Any] = {"label": "floor", "redis_url": self.redis_url, "namespace": self.namespace,
@@ -254,40 +275,38 @@ class Bench:
             with self.service("service-a") as first, self.service("service-b") as second:
                 results["cross_process"] = {"service": self.park("service", first, self.config.cross, second.port)}
 
+            # The reference on kept-alive connections: the shape of earlier runs (informational).
             with self.reference() as reference:
-                # Like for like: the logins' shape (7 requests over 3 fresh connections a round); and kept alive,
-                # the shape of the OIDC logins (16 PCs keeping their connections) and of earlier runs.
-                hello = self.loop("hello", reference, extra=self.spread())
                 hello_kept_alive = self.loop("hello", reference)
-            # The CPU against bare Tornado's is measured without the probe's lateness timer (the reference
-            # runs no probe; a tick wakes an idle loop): the lateness comes from the run on asyncio's loop.
-            with self.service("service", env=LOGIN_ENV) as service:
-                logins = self.loop("logins", service, extra={**CPU_RUN, **self.spread()})
+            # As the first-party logins: limits on, every login a new PC and phone; one site per PC.
+            sites = {"clients": self.register_clients(self.config.concurrency)}
+            results["cpu_rounds"] = rounds = [self.cpu_round(sites) for _ in range(self.config.rounds)]
             # The longest single callback, timed on asyncio's own loop (same code):
             # uvloop runs callbacks in C, where they cannot be timed one by one.
             with self.service("service-asyncio", event_loop="asyncio", env=LOGIN_ENV) as service:
                 stdloop = self.loop(
                     "logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=self.spread()
                 )
+            first_party = median_round(rounds, login_cpu_ratio)
             results["full_login"] = {
-                "service": logins,
-                "reference": hello,
+                "service": first_party["logins"],
+                "reference": first_party["reference"],
                 "reference_kept_alive": hello_kept_alive,
                 "asyncio_loop": stdloop,
                 "floor": self.floor(),
             }
-
-            # A site's login through the OpenID provider, from /authorize to UserInfo, measured alike.
-            # As the first-party logins: limits on, every login a new PC and phone; one site per PC.
-            sites = {"clients": self.register_clients(self.config.concurrency)}
-            with self.service("service-oidc", env=LOGIN_ENV) as service:
-                oidc = self.loop("oidc_logins", service, extra={**sites, **CPU_RUN, **self.spread()})
             with self.service("service-oidc-asyncio", event_loop="asyncio", env=LOGIN_ENV) as service:
                 timed = {**sites, **self.spread()}
                 oidc_stdloop = self.loop(
                     "oidc_logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=timed
                 )
-            results["oidc_login"] = {"service": oidc, "asyncio_loop": oidc_stdloop}
+            site = median_round(rounds, oidc_cpu_ratio)
+            results["oidc_login"] = {
+                "service": site["oidc_logins"],
+                "first_party": site["logins"],
+                "reference": site["reference"],
+                "asyncio_loop": oidc_stdloop,
+            }
 
             results["capacity"] = measure(self, self.config.capacity)
         results["machine"]["load_average_after"] = os.getloadavg()[0]
@@ -322,6 +341,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000,15000)")
     parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
     parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")
+    parser.add_argument("--rounds", type=int, help="rounds of the CPU comparisons, each ratio their median (default 3)")
     parser.add_argument("--event-loop", help="the servers' event loop: uvloop (default) or asyncio")
     return parser.parse_args(argv)
 
@@ -346,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         config.concurrency = args.concurrency
     if args.duration:
         config.duration = args.duration
+    if args.rounds:
+        config.rounds = args.rounds
     if args.event_loop:
         config.event_loop = args.event_loop
     started = time.monotonic()

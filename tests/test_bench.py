@@ -126,7 +126,19 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
         bare["server_cpu_ms_per_request"] + summed / REQUESTS_PER_LOGIN
     )
     assert login["ratios"]["floor_cpu_per_request"] > 1
+    # The CPU comparisons ran in rounds, each figure from the round giving its ratio's (upper) median.
+    rounds = results["cpu_rounds"]
+    assert len(rounds) == results["config"]["rounds"] == 2
+    assert all(each["logins"]["loop_ticks"] == each["oidc_logins"]["loop_ticks"] == 0 for each in rounds)
+    per_round = login["ratios"]["server_cpu_per_request_rounds"]
+    assert per_round == [
+        each["logins"]["server_cpu_ms_per_request"] / each["reference"]["server_cpu_ms_per_request"] for each in rounds
+    ]
+    assert login["ratios"]["server_cpu_per_request"] == max(per_round)  # of two, the upper
     oidc = results["oidc_login"]
+    site_rounds = oidc["ratios"]["server_cpu_per_login_vs_first_party_rounds"]
+    assert oidc["ratios"]["server_cpu_per_login_vs_first_party"] == max(site_rounds) and len(site_rounds) == 2
+    assert oidc["first_party"] in [each["logins"] for each in rounds]
     assert set(FULL_LOGIN) | set(CPU_RUN_PROBE) | {"server_cpu_ms_per_login"} <= oidc["service"].keys()
     assert oidc["service"]["loop_ticks"] == 0
     assert set(CALLBACKS) <= oidc["asyncio_loop"].keys() and oidc["asyncio_loop"]["callback_max_ms"] > 0
