@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.client import progress, summary
+from bench.client_tools import progress, summary
 from bench.procs import ROOT, Server, children, cpu_seconds, fd_limit, kernel_counters, open_fds, rss_bytes
 from runtime.process import LISTEN_BACKLOG
 

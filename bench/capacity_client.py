@@ -31,19 +31,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from bench.client import (
-    CONNECT_CONCURRENCY,
-    CREATE_CONCURRENCY,
-    HOST,
-    PARK_TIMEOUT,
-    PROGRESS_EVERY,
-    WAKE_TIMEOUT,
-    Protocol,
-    every,
-    gather_bounded,
-    progress,
-)
+from bench.client_tools import HOST, PROGRESS_EVERY, every, gather_bounded, progress
 from bench.http import Connection, HTTPError
+from bench.park import CONNECT_CONCURRENCY, CREATE_CONCURRENCY, PARK_TIMEOUT, WAKE_TIMEOUT, Protocol
 from runtime.process import raise_fd_limit
 
 #: wake connections per server process, and so confirms in flight per process during ``wake_all``

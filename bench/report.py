@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.client import LOGIN_SHAPE
+from bench.logins import LOGIN_SHAPE
 
 #: RSS per parked waiter, at most this many times the bare-Tornado figure
 RSS_RATIO_LIMIT = 1.3

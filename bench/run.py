@@ -41,7 +41,7 @@ CLIENT_TIMEOUT = 900.0
 #: connection cap; an environment variable, as a version of the service without the option ignores it
 SERVICE_ENV = {"QRLOGIN_RATE_LIMIT": "off", "QRLOGIN_MAX_CONNECTIONS_PER_IP": "0"}
 #: full logins run as in production, the abuse limits and the per-IP connection cap on: each login comes
-#: from addresses and a user of its own (bench.client.Addresses), so no limit is reached (a 429 fails the run)
+#: from addresses and a user of its own (bench.addresses.Addresses), so no limit is reached (a 429 fails the run)
 LOGIN_ENV = {"QRLOGIN_RATE_LIMIT": "on", "QRLOGIN_MAX_CONNECTIONS_PER_IP": str(MAX_CONNECTIONS_PER_IP)}
 #: the service's long-poll and session lifetimes: longer than any scenario
 WAIT_TIMEOUT = 600

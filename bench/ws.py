@@ -41,7 +41,7 @@ from typing import Any
 
 import redis
 
-from bench.client import APP_AUTH, gather_bounded, summary
+from bench.client_tools import APP_AUTH, gather_bounded, summary
 from bench.http import Connection, HTTPError
 from bench.procs import ROOT, Server, cpu_seconds, rss_bytes
 from bench.report import publish

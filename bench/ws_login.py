@@ -1,7 +1,7 @@
 """Whole first-party logins with the PC following its session over ``/ws`` instead of ``/wait`` long-polls.
 
 The login loop, its counting and timing are the long-poll login's
-(``bench.client.login_loop`` and ``LoginSteps``); only how the PC learns of
+(``bench.logins.login_loop`` and ``LoginSteps``); only how the PC learns of
 the scan and the confirm differs: ``POST /uuid``, the QR, one WebSocket (the
 upgrade, then the cursor and known status in its first message), ``/scan``
 (pushed), ``/confirm`` (pushed, with the code; the server then closes),
@@ -15,8 +15,8 @@ import json
 import time
 from typing import Any
 
-from bench.client import LoginSteps, first_party_login, login_loop
 from bench.http import HTTPError
+from bench.logins import LoginSteps, first_party_login, login_loop
 from bench.ws_client import upgrade
 
 #: the close code of a session gone final (handlers.socket.CloseCode.FINAL)
@@ -65,7 +65,7 @@ async def compare(
 ) -> dict[str, Any]:
     """Closed-loop logins on the service at ``port`` (process ``pid``), the PC on ``transport``.
 
-    ``transport`` is ``long-poll`` (``bench.client.first_party_login``) or
+    ``transport`` is ``long-poll`` (``bench.logins.first_party_login``) or
     ``websocket``.  Every login is a new PC and phone, as in ``python -m
     bench`` (fresh addresses of ``127.<address_block>.0.0/16``, a user of its
     own; the service's abuse limits on).  The figures are ``login_loop``'s,

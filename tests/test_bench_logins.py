@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from bench.client import Addresses, LoginSteps, first_party_login, fresh_login
+from bench.addresses import Addresses
 from bench.http import Connection, HTTPError
+from bench.logins import LoginSteps, first_party_login, fresh_login
 from redis_map.ratelimit import Rate, RateLimits
 from tests.conftest import MakeInstance
 
