@@ -24,6 +24,8 @@ SPUBLISH in the key's own slot.
 
 from __future__ import annotations
 
+import hashlib
+
 #: hex digits of the uuid that form the hash tag: 16**2 = 256 channels
 TAG_DIGITS = 2
 
@@ -31,6 +33,11 @@ TAG_DIGITS = 2
 def shard_tag(uuid: str) -> str:
     """The hash tag shared by a session's key and its change channel."""
     return uuid[:TAG_DIGITS]
+
+
+def client_tag(who: str) -> str:
+    """How a client (an IP or a user id) is named in a rate-limit key: by a hash, never by itself."""
+    return hashlib.sha256(who.encode()).hexdigest()[:32]
 
 
 class KeySpace:

@@ -26,7 +26,7 @@ from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
 from redis_map.errors import storage_errors
 from redis_map.keys import KeySpace
-from redis_map.ratelimit import RATE_HIT_LUA, RATE_HIT_SCRIPT
+from redis_map.limit_scripts import RATE_HIT_LUA, RATE_HIT_SCRIPT
 
 #: token, revocation and introspection requests per client IP per minute (an office behind one NAT included)
 ENDPOINT_IP = 300

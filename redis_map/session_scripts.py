@@ -8,7 +8,7 @@ from importlib import resources
 
 from login.models import Action, Outcome, Status
 from redis_map.audit import AUDIT_LUA
-from redis_map.ratelimit import RATE_HIT_LUA, SLOT_TAKE_LUA
+from redis_map.limit_scripts import RATE_HIT_LUA, SLOT_TAKE_LUA
 from redis_map.session_fields import EXCHANGED
 
 _SCRIPTS = resources.files(__package__) / "scripts"

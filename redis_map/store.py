@@ -32,10 +32,11 @@ from redis_map.connection.connect import RedisClient
 from redis_map.connection.script import Script
 from redis_map.errors import change_errors, storage_errors
 from redis_map.keys import KeySpace
-from redis_map.ratelimit import RateCount, WaitSlots
+from redis_map.ratelimit import RateCount
 from redis_map.session_fields import cursor_view, digest, flat_pairs, reply_fields, session_view
 from redis_map.session_scripts import script_source
 from redis_map.store_types import Copy, Exchanged, Record
+from redis_map.wait_slots import WaitSlots
 
 #: longest user agent kept for the phone to show
 MAX_USER_AGENT = 512

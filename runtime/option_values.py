@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from handlers.branding import Logo
-from redis_map.ratelimit import RateLimits
+from redis_map.limit_rules import RateLimits
 
 #: shortest --secret accepted: HS256 wants at least 256 bits of key
 MIN_SECRET_LENGTH = 32

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from handlers.branding import Branding
 from handlers.middleware.proxy import TrustedProxies
-from redis_map.ratelimit import RateLimits
+from redis_map.limit_rules import RateLimits
 from runtime.http import MAX_CONNECTIONS_PER_IP
 
 

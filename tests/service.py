@@ -14,7 +14,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from auth import Authenticator, TokenIssuer
-from redis_map.ratelimit import RateLimits
+from redis_map.limit_rules import RateLimits
 from runtime.composition import open_service
 from runtime.http import ConnectionLimits, build_http_server
 from runtime.process import LISTEN_BACKLOG

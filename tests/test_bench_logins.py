@@ -9,7 +9,7 @@ import pytest
 from bench.addresses import Addresses
 from bench.http import Connection, HTTPError
 from bench.logins import LoginSteps, first_party_login, fresh_login
-from redis_map.ratelimit import Rate, RateLimits
+from redis_map.limit_rules import Rate, RateLimits
 from tests.conftest import MakeInstance
 
 #: limits a single address or user reaches on its second login

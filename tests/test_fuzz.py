@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from auth import UserInfoClient
 from diagnostics.userinfo_server import AuthServer
 from redis_map.keys import KeySpace
-from redis_map.ratelimit import Rate, RateLimits
+from redis_map.limit_rules import Rate, RateLimits
 from tests.service import Instance
 
 #: how many random requests one run sends

@@ -21,7 +21,7 @@ from login.errors import (
 )
 from login.models import Cursor, Requester, Status
 from login.service import LoginService
-from redis_map.ratelimit import Rate, RateLimits
+from redis_map.limit_rules import Rate, RateLimits
 from runtime.composition import Service, open_service
 from runtime.settings import Settings
 

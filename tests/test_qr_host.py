@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from login.qr import QrRenderer
-from redis_map.ratelimit import Rate, RateLimits
+from redis_map.limit_rules import Rate, RateLimits
 from tests.conftest import MakeInstance
 from tests.service import Instance
 from tests.zbar import zbar_decoder

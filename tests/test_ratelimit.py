@@ -11,7 +11,7 @@ import pytest
 from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
 from redis_map import connect
-from redis_map.ratelimit import Rate, RateLimits
+from redis_map.limit_rules import Rate, RateLimits
 from tests.conftest import MakeInstance
 from tests.process import ROOT
 from tests.service import Answer, Instance

@@ -9,7 +9,7 @@ from tornado.httpclient import HTTPClientError
 
 from diagnostics.parked import parked_waiters
 from handlers.socket import FIRST_MESSAGE_TIMEOUT, CloseCode
-from redis_map.ratelimit import RateLimits
+from redis_map.limit_rules import RateLimits
 from tests.conftest import MakeInstance
 from tests.push_clients import SilentPeer, closed_with, follow_socket, open_socket, pushed
 from tests.service import Instance

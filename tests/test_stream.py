@@ -7,7 +7,7 @@ import json
 
 from diagnostics.parked import parked_waiters
 from handlers.stream import RETRY_MS
-from redis_map.ratelimit import RateLimits
+from redis_map.limit_rules import RateLimits
 from tests.conftest import MakeInstance
 from tests.push_clients import EventStream
 from tests.service import Instance

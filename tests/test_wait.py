@@ -10,7 +10,7 @@ import pytest
 
 from diagnostics.parked import parked_waiters
 from login.models import Cursor, SessionView, Status
-from redis_map.ratelimit import WaitSlots
+from redis_map.wait_slots import WaitSlots
 from tests.conftest import MakeInstance
 from tests.service import Instance
 

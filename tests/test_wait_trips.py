@@ -22,7 +22,8 @@ from login.waiters import WaiterRegistry
 from login.waiting import ChangeWaiter, WaitTicket
 from redis_map import ChangeListener, SessionStore, connect, connect_pubsub
 from redis_map.connection.pool import QueueingConnectionPool
-from redis_map.ratelimit import RateLimiter, RateLimits
+from redis_map.limit_rules import RateLimits
+from redis_map.ratelimit import RateLimiter
 from redis_map.session_scripts import script_source
 from runtime.metrics import Metrics
 from runtime.shutdown import Shutdown
