@@ -260,8 +260,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     # bench.run calls this module's measure(): imported here, not at the top, to keep the import one-way.
-    from bench.report import capacity_table, capacity_targets, judge, publish
+    from bench.report import capacity_table, publish
     from bench.run import Config, machine, running, stop_on_sigterm
+    from bench.targets import capacity_targets, judge
 
     stop_on_sigterm()
     args = parse_args(argv)

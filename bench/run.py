@@ -29,7 +29,8 @@ import redis
 from bench.capacity import QUICK as QUICK_CAPACITY
 from bench.capacity import Capacity, measure
 from bench.procs import ROOT, Server
-from bench.report import evaluate, login_cpu_ratio, median_round, oidc_cpu_ratio, publish, table
+from bench.report import publish, table
+from bench.targets import evaluate, login_cpu_ratio, median_round, oidc_cpu_ratio
 from redis_map import EmbeddedRedis
 from runtime.http import MAX_CONNECTIONS_PER_IP
 
