@@ -112,7 +112,7 @@ class BaseHandler(LoginErrorHandler):
         self._chunks: list[bytes] = []
         self._body_size = 0
         length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY:
+        if length is not None and length.isdecimal() and int(length) > MAX_JSON_BODY:
             raise BodyTooLarge()
 
     def data_received(self, chunk: bytes) -> None:

@@ -46,6 +46,12 @@ class BodyTooLarge(LoginError):
     description = "The request body is too large."
 
 
+class HeadersTooLarge(LoginError):
+    error = "headers_too_large"
+    status_code = 431
+    description = "The request's headers are too large."
+
+
 class OriginNotAllowed(LoginError):
     error = "origin_not_allowed"
     status_code = 403

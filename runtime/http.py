@@ -11,8 +11,8 @@ alike, so what the tests exercise is what production runs.
   keep-alive connection and one trickling its headers are both closed after
   ``IDLE_TIMEOUT``.  A body must arrive within ``BODY_TIMEOUT``.  A parked
   ``/wait`` has sent its whole request and waits for us: neither timer runs then.
-- **Sizes.** A request head over ``MAX_HEADER_SIZE`` is dropped (the
-  connection closes); a body over ``MAX_BODY_SIZE`` (the API's limit) is our
+- **Sizes.** A request head over ``MAX_HEADER_SIZE`` is our JSON ``431
+  headers_too_large``; a body over ``MAX_BODY_SIZE`` (the API's limit) is our
   JSON ``413 body_too_large``, chunked or not.
 - **Connections per IP.** Past ``--max-connections-per-ip`` open
   connections from one TCP peer, a new one is closed at once.  The peer is
@@ -23,16 +23,18 @@ alike, so what the tests exercise is what production runs.
   bare ``400`` (no body, none of our headers).  Where Tornado hands the
   request to us first (a ``Host`` it refuses, a bad query string, a body over
   the limit), ``AnswerGuard`` answers instead, with our JSON error and security
-  headers.  A request line or header Tornado cannot parse at all (a control
-  character in a header, a malformed ``Content-Length``) never reaches us and
-  keeps Tornado's bare ``400``.
+  headers.  A request Tornado cannot read at all (its request line, a header
+  line, its ``Content-Length``, ``Transfer-Encoding`` or chunks; a head over
+  the limit) is answered by the connection's stream (``runtime.framing``),
+  with what ``AnswerGuard.unreadable`` says: the same JSON and headers.
+  Every one of these answers closes the connection.  (A TLS connection, which
+  the service does not serve itself, keeps Tornado's stream and its bare ``400``.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import socket
 import struct
@@ -52,13 +54,13 @@ from tornado.httputil import (
     RequestStartLine,
     ResponseStartLine,
 )
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, UnsatisfiableReadError
 
 from handlers.base import MAX_JSON_BODY
 from handlers.middleware.proxy import TrustedProxies
-from handlers.middleware.security import API_CSP, FIXED_HEADERS
-from login.errors import BodyTooLarge, InvalidRequest, LoginError
+from login.errors import BodyTooLarge, HeadersTooLarge, InvalidRequest, LoginError
 from runtime.accept import NoDelayStream, take_over_accepting
+from runtime.framing import CHUNKED_MALFORMED, AnsweringStream, error_answer, refusal
 
 log = logging.getLogger("qrlogin.http")
 
@@ -140,11 +142,17 @@ class LimitedHTTPServer(HTTPServer):
         take_over_accepting(sockets, self._accepted)
 
     def _accepted(self, connection: socket.socket, address: Any) -> None:
-        """An accepted connection: a ``NoDelayStream`` for plain TCP, Tornado's own set-up for TLS."""
+        """An accepted connection: for plain TCP a ``NoDelayStream``, one that answers what Tornado cannot read
+        when an ``AnswerGuard`` serves it; Tornado's own set-up for TLS."""
         if self.ssl_options is not None:
             self._handle_connection(connection, address)
             return
-        stream = NoDelayStream(connection, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
+        sizes = dict(max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
+        guard = self.request_callback
+        if isinstance(guard, AnswerGuard):
+            stream: IOStream = AnsweringStream(connection, guard.unreadable, **sizes)
+        else:
+            stream = NoDelayStream(connection, **sizes)
         self.handle_stream(stream, address)
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
@@ -186,7 +194,8 @@ class AnswerGuard(HTTPServerConnectionDelegate):
 
     With an ``idle_timeout``, a connection whose next request's headers are not
     all in within it is closed (what Tornado's ``idle_connection_timeout`` does);
-    the server must call ``on_close`` as each connection closes.
+    the server must call ``on_close`` as each connection closes.  ``unreadable``
+    says what a request Tornado cannot read is told (``runtime.framing``).
     """
 
     def __init__(
@@ -200,21 +209,33 @@ class AnswerGuard(HTTPServerConnectionDelegate):
         self.max_body_size = max_body_size
         self.body_timeout = body_timeout
         self.idle_timeout = idle_timeout
-        #: per connection, its request whose headers are awaited (its timer is stopped if the connection closes)
-        self.awaiting: dict[object, _GuardedRequest] = {}
+        #: per connection (its stream), its request whose headers are awaited (its timer is stopped if the
+        #: connection closes)
+        self.awaiting: dict[IOStream, _GuardedRequest] = {}
 
     def start_request(self, server_conn: object, request_conn: HTTPConnection) -> HTTPMessageDelegate:
         inner = self.delegate.start_request(server_conn, request_conn)
         guarded = _GuardedRequest(inner, request_conn, self.max_body_size, self.body_timeout)
-        if self.idle_timeout is not None:
-            guarded.await_headers(self.idle_timeout, self.awaiting, server_conn)
+        stream: IOStream = server_conn.stream  # type: ignore[attr-defined]  # an HTTP1ServerConnection's (no cast: hot)
+        guarded.await_headers(self.idle_timeout, self.awaiting, stream)
         return guarded
 
     def on_close(self, server_conn: object) -> None:
-        guarded = self.awaiting.pop(server_conn, None)
+        guarded = self.awaiting.pop(cast(HTTP1ServerConnection, server_conn).stream, None)
         if guarded is not None:
             guarded.stop_timer()
         self.delegate.on_close(server_conn)
+
+    def unreadable(self, stream: IOStream, error: BaseException | None) -> LoginError:
+        """What a request on ``stream`` that Tornado cannot read is told; ``error`` says why (an ``HTTPInputError``,
+        an ``UnsatisfiableReadError`` for a read over its limit, None if unknown)."""
+        if isinstance(error, UnsatisfiableReadError):
+            # The head's read (max_header_size) while its headers are awaited, else a chunk-size line's.
+            answer: LoginError = HeadersTooLarge() if stream in self.awaiting else InvalidRequest(CHUNKED_MALFORMED)
+        else:
+            answer = refusal(str(error) if error is not None else "")
+        log.debug("%d %s for a request Tornado cannot read: %.200s", answer.status_code, answer.error, error)
+        return answer
 
 
 class _GuardedRequest(HTTPMessageDelegate):
@@ -242,9 +263,8 @@ class _GuardedRequest(HTTPMessageDelegate):
         self.body_timeout = body_timeout
         #: the one timer running: the headers' (idle) or the body's
         self._timer: asyncio.TimerHandle | None = None
-        #: while the headers are awaited: the guard's map of such requests, and our key in it
-        self._awaiting: dict[object, _GuardedRequest] | None = None
-        self._server_conn: object = None
+        #: while the headers are awaited: the guard's map of such requests (our key in it: ``_stream``)
+        self._awaiting: dict[IOStream, _GuardedRequest] | None = None
         #: the app has the request (its headers_received returned)
         self._started = False
         #: the app was told the body ended (or we answered ourselves): nothing more goes to it
@@ -253,26 +273,31 @@ class _GuardedRequest(HTTPMessageDelegate):
         self._received = 0
         self._start_line: RequestStartLine | None = None
 
-    def await_headers(self, timeout: float, awaiting: dict[object, _GuardedRequest], server_conn: object) -> None:
-        """Close the connection unless the headers are in within ``timeout``; listed in ``awaiting`` till then."""
-        self._timer = asyncio.get_running_loop().call_later(timeout, self._headers_late)
+    #: the connection's stream, once ``await_headers`` is called
+    _stream: IOStream
+
+    def await_headers(self, timeout: float | None, awaiting: dict[IOStream, _GuardedRequest], stream: IOStream) -> None:
+        """Listed in ``awaiting`` (under ``stream``) until the headers are in; with a ``timeout``, the connection
+        is closed unless they are in within it."""
+        if timeout is not None:
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._headers_late)
         self._awaiting = awaiting
-        self._server_conn = server_conn
-        awaiting[server_conn] = self
+        self._stream = stream
+        awaiting[stream] = self
 
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         if self._awaiting is not None:
             self.stop_timer()
-            del self._awaiting[self._server_conn]
+            del self._awaiting[self._stream]
             self._awaiting = None
         self._start_line = cast(RequestStartLine, start_line)
         length = headers.get("Content-Length", "")
         encoding = headers.get("Transfer-Encoding", "")
         if length or encoding:
             self._timer = asyncio.get_running_loop().call_later(self.body_timeout, self._body_late)
-        if length.isdigit() and int(length) > self.max_body_size:
+        if length.isdecimal() and int(length) > self.max_body_size:
             self._allow_body(int(length))  # so Tornado reads on quietly until our answer closes the connection
             self._answer(BodyTooLarge())
             return None
@@ -283,7 +308,7 @@ class _GuardedRequest(HTTPMessageDelegate):
             answer = self.inner.headers_received(start_line, headers)
         except HTTPInputError as exc:
             log.info("request refused: %s", exc)
-            self._answer(InvalidRequest("The request is malformed."))
+            self._answer(refusal(str(exc)))
             return None
         self._started = True
         return answer
@@ -328,7 +353,7 @@ class _GuardedRequest(HTTPMessageDelegate):
         # Quietly, as Tornado's idle_connection_timeout: the read of the headers fails and the connection ends.
         self._timer = None
         if self._awaiting is not None:
-            del self._awaiting[self._server_conn]
+            del self._awaiting[self._stream]
             self._awaiting = None
         if isinstance(self.connection, HTTP1Connection):
             self.connection.close()
@@ -347,23 +372,10 @@ class _GuardedRequest(HTTPMessageDelegate):
     def _answer(self, error: LoginError) -> None:
         """Our JSON error with our headers, then the connection closes (Tornado closes it: the body is unread)."""
         self._done = True
-        status = error.status_code
-        body = json.dumps(
-            {"status": status, "error": error.error, "message": error.message}, separators=(",", ":")
-        ).encode()
-        headers = HTTPHeaders(
-            {
-                "Content-Type": "application/json; charset=utf-8",
-                "Content-Length": str(len(body)),
-                "Cache-Control": "no-store",
-                "Connection": "close",
-                "Content-Security-Policy": API_CSP,
-                **FIXED_HEADERS,
-            }
-        )
+        start, headers, body = error_answer(error)
         head = self._start_line is not None and self._start_line.method == "HEAD"
-        reason = {400: "Bad Request", 413: "Content Too Large"}.get(status, "Error")
         path = self._start_line.path.partition("?")[0][:200] if self._start_line else ""
-        log.info("%d %s for %s %s", status, error.error, self._start_line.method if self._start_line else "", path)
-        self.connection.write_headers(ResponseStartLine("HTTP/1.1", status, reason), headers, None if head else body)
+        method = self._start_line.method if self._start_line else ""
+        log.info("%d %s for %s %s", error.status_code, error.error, method, path)
+        self.connection.write_headers(start, headers, None if head else body)
         self.connection.finish()

@@ -137,8 +137,8 @@ async def test_an_accepted_connection_keeps_no_delay_between_requests() -> None:
             while not guard.awaiting:  # the server is done with the answer and waits for the next request
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0)  # the server's loop is ours: let it run
-            (connection,) = guard.awaiting
-            sock = connection.stream.socket  # type: ignore[attr-defined]
+            (stream,) = guard.awaiting
+            sock = stream.socket
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         writer.close()
     finally:

@@ -1,4 +1,7 @@
-"""Requests Tornado's HTTP layer used to answer itself (bare 400s, a 500): now our JSON, with our headers."""
+"""Requests Tornado's HTTP layer used to answer itself (bare 400s, a 500): now our JSON, with our headers.
+
+Those whose framing Tornado cannot read at all: tests/test_http_framing.py.
+"""
 
 from __future__ import annotations
 
@@ -116,7 +119,7 @@ async def test_a_content_length_over_the_limit_is_our_413_on_any_path(service: I
     assert_ours(await send(service, request, then=b"a" * 1024), 413, "body_too_large")
 
 
-async def test_a_control_character_in_a_header_keeps_tornados_bare_400(service: Instance) -> None:
-    # Tornado's parser refuses it before any code of ours runs (documented in the README: nginx passes it).
+async def test_a_control_character_in_a_header_is_our_400(service: Instance) -> None:
+    # Tornado's parser refuses it before any code of ours runs; the stream answers (runtime.framing).
     answer = await send(service, b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Note: a\x01b\r\n\r\n")
-    assert answer.status == 400
+    assert_ours(answer, 400, "invalid_request")
