@@ -108,6 +108,14 @@ class BaseHandler(LoginErrorHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
 
+    def compute_etag(self) -> str | None:
+        """None for an answer that may not be stored (``no-store``, the API's default): Tornado would hash every
+        GET's body for an ``ETag``, which would invite a ``304`` such an answer must never get.  An answer a cache
+        may keep (a QR image, the public OIDC documents) keeps Tornado's."""
+        if "no-store" in self._headers.get("Cache-Control", ""):
+            return None
+        return super().compute_etag()
+
     def prepare(self) -> None:
         self._chunks: list[bytes] = []
         self._body_size = 0

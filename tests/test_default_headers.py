@@ -48,3 +48,30 @@ async def test_an_answers_date_is_now(service: Instance) -> None:
     after = time.time()
     assert answer.headers["Server"].startswith("TornadoServer/")
     assert before <= parsedate_to_datetime(answer.headers["Date"]).timestamp() <= after
+
+
+async def _login_token(service: Instance) -> str:
+    session = await service.new_session()
+    await service.approve(session["uuid"], "alice-token")
+    confirmed = await service.wait(session["cursor"], status=1)
+    token = await service.post("/token", {"cursor": session["cursor"], "code": confirmed.body["code"]})
+    return str(token.body["token"])
+
+
+async def test_a_no_store_json_answer_has_no_etag_and_never_a_304(service: Instance) -> None:
+    # Tornado would hash each GET's body for an ETag; a no-store answer must not invite a 304.
+    login = await _login_token(service)
+    for path, headers in [("/healthz", {}), ("/me", {"Authorization": f"Bearer {login}"})]:
+        answer = await service.request("GET", path, headers={**headers, "If-None-Match": "*"})
+        assert answer.code == 200 and answer.body, (path, answer)
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert "Etag" not in answer.headers, path
+
+
+async def test_answers_a_cache_may_keep_keep_their_etag(service: Instance) -> None:
+    session = await service.new_session()
+    for path in [session["qr_png"], "/jwks.json", "/static/qrlogin.js"]:
+        answer = await service.request("GET", path)
+        assert answer.code == 200 and "no-store" not in answer.headers.get("Cache-Control", ""), path
+        again = await service.request("GET", path, headers={"If-None-Match": answer.headers["Etag"]})
+        assert again.code == 304, path
