@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from bench.run import main
+from bench.run_cli import main
 
 sys.exit(main())

@@ -30,7 +30,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.client_tools import progress, summary
-from bench.procs import ROOT, Server, children, cpu_seconds, fd_limit, kernel_counters, open_fds, rss_bytes
+from bench.procs import (
+    ROOT,
+    Server,
+    children,
+    cpu_seconds,
+    fd_limit,
+    kernel_counters,
+    open_fds,
+    rss_bytes,
+    stop_on_sigterm,
+)
 from runtime.process import LISTEN_BACKLOG
 
 if TYPE_CHECKING:
@@ -261,7 +271,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     # bench.run calls this module's measure(): imported here, not at the top, to keep the import one-way.
     from bench.report import capacity_table, publish
-    from bench.run import Config, machine, running, stop_on_sigterm
+    from bench.run import Config, machine, running
     from bench.targets import capacity_targets, judge
 
     stop_on_sigterm()

@@ -1,16 +1,22 @@
-"""Child processes of the benchmark: started, waited on until they listen, stopped."""
+"""Child processes of the benchmark: started, waited on until they listen, stopped; a client job run to its end;
+SIGTERM unwinding the benchmark, so that every child it started is stopped."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from redis_map.connection.embedded import terminate
 
+#: longest one client job may run
+CLIENT_TIMEOUT = 900.0
 #: how long a server may take to say it listens
 START_TIMEOUT = 30.0
 #: how long a server may take to exit on SIGTERM before it is killed
@@ -133,3 +139,30 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_client(job: dict[str, Any], module: str = "bench.client") -> dict[str, Any]:
+    """One job in a fresh process running ``module`` (the load client, or the floor's timings); its figures."""
+    done = subprocess.run(
+        [sys.executable, "-m", module],
+        cwd=ROOT,
+        input=json.dumps(job),
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"client job {job['label']} failed ({done.returncode})")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM (e.g. a test's timeout): unwind, so every server started is stopped.
+    raise SystemExit(128 + signum)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (e.g. a test's timeout) unwinds the benchmark, so every server it started is stopped."""
+    signal.signal(signal.SIGTERM, _terminated)

@@ -3,24 +3,21 @@
 Every server is a child process on the loopback: one Redis (given, or an
 embedded one), the auth server, the service (``main.py``, fresh for each
 scenario so its RSS starts clean) and the bare-Tornado reference.  Every job
-runs in its own client process (``bench.client``).
+runs in its own client process (``bench.client``).  The command line is ``bench/run_cli.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +25,11 @@ import redis
 
 from bench.capacity import QUICK as QUICK_CAPACITY
 from bench.capacity import Capacity, measure
-from bench.procs import ROOT, Server
-from bench.report import publish, table
+from bench.procs import ROOT, Server, run_client
 from bench.targets import evaluate, login_cpu_ratio, median_round, oidc_cpu_ratio
 from redis_map import EmbeddedRedis
 from runtime.http import MAX_CONNECTIONS_PER_IP
 
-#: where the figures go unless --out says otherwise (gitignored)
-DEFAULT_OUT = ROOT / "bench" / "results.json"
-#: longest one client job may run
-CLIENT_TIMEOUT = 900.0
 #: the parked scenarios' load comes from one loopback address, far past any per-client abuse limit and
 #: connection cap; an environment variable, as a version of the service without the option ignores it
 SERVICE_ENV = {"QRLOGIN_RATE_LIMIT": "off", "QRLOGIN_MAX_CONNECTIONS_PER_IP": "0"}
@@ -100,23 +92,6 @@ def machine() -> dict[str, Any]:
         "system": f"{platform.system()} {platform.release()}",
         "load_average": os.getloadavg()[0],
     }
-
-
-def run_client(job: dict[str, Any], module: str = "bench.client") -> dict[str, Any]:
-    """One job in a fresh process running ``module`` (the load client, or the floor's timings); its figures."""
-    done = subprocess.run(
-        [sys.executable, "-m", module],
-        cwd=ROOT,
-        input=json.dumps(job),
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"client job {job['label']} failed ({done.returncode})")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
 
 
 class Bench:
@@ -332,48 +307,3 @@ def running(config: Config, redis_url: str) -> Iterator[Bench]:
         bench = Bench(config, redis_url or stack.enter_context(EmbeddedRedis()).url, Path(tmp))
         stack.callback(bench.forget_keys)
         yield bench
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark qrlogin against bare Tornado.")
-    parser.add_argument("--redis-url", default="", help="the Redis to use; none: an embedded one")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON figures (default {DEFAULT_OUT})")
-    parser.add_argument("--quick", action="store_true", help="a tiny run (N=100, seconds): checks the bench works")
-    parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000,15000)")
-    parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
-    parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")
-    parser.add_argument("--rounds", type=int, help="rounds of the CPU comparisons, each ratio their median (default 3)")
-    parser.add_argument("--event-loop", help="the servers' event loop: uvloop (default) or asyncio")
-    return parser.parse_args(argv)
-
-
-def _terminated(signum: int, frame: object) -> None:
-    # SIGTERM (e.g. a test's timeout): unwind, so every server started is stopped.
-    raise SystemExit(128 + signum)
-
-
-def stop_on_sigterm() -> None:
-    """SIGTERM (e.g. a test's timeout) unwinds the benchmark, so every server it started is stopped."""
-    signal.signal(signal.SIGTERM, _terminated)
-
-
-def main(argv: list[str] | None = None) -> int:
-    stop_on_sigterm()
-    args = parse_args(argv)
-    config = replace(QUICK if args.quick else Config())
-    if args.sizes:
-        config.sizes = [int(size) for size in args.sizes.split(",")]
-    if args.concurrency:
-        config.concurrency = args.concurrency
-    if args.duration:
-        config.duration = args.duration
-    if args.rounds:
-        config.rounds = args.rounds
-    if args.event_loop:
-        config.event_loop = args.event_loop
-    started = time.monotonic()
-    with running(config, args.redis_url) as bench:
-        results = bench.run()
-    results["seconds"] = time.monotonic() - started
-    publish(args.out, results, table(results))
-    return 0
