@@ -18,40 +18,27 @@ UserInfo), so a client removed, or a secret rotated, by ``python main.py
 clients`` takes effect on running instances within that time; at once on the
 instance that made the change.  Unknown ids are not kept: a new client works
 at once, and a stream of made-up ids fills nothing.
+
+What a registration may hold is checked in ``client_rules.py``; secrets are hashed in ``client_secrets.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
-from urllib.parse import urlsplit
 
+from oidc.client_rules import CLIENT_ID_PATTERN, MAX_NAME, MAX_REDIRECT_URIS, ClientError, check_redirect_uri
+from oidc.client_secrets import SecretHasher
 from oidc.errors import InvalidClient
 from oidc.recent import Recent
 from oidc.scopes import SUPPORTED_SCOPES
 
-#: what a client id may look like (chosen by the operator, or made here)
-CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
-#: longest redirect URI accepted (browsers and proxies cut URLs past ~2,000 characters)
-MAX_REDIRECT_URI = 2000
-#: most redirect URIs per client
-MAX_REDIRECT_URIS = 20
-#: longest client name (shown on the phone)
-MAX_NAME = 64
 #: random bytes of a client secret: 256 bits
 SECRET_BYTES = 32
-#: hosts a redirect URI may name over plain http: the loopback interface (RFC 8252 §7.3, and development)
-LOOPBACK_NAMES = frozenset({"localhost"})
-#: the hash scheme of stored secrets, first in each stored hash (a future scheme gets a new name)
-HASH_SCHEME = "hmac-sha256"
 #: seconds a process keeps a client record it read: how long a removal or a rotated secret may take to
 #: reach an instance other than the one that made it
 CLIENT_CACHE_TTL = 5.0
@@ -59,54 +46,8 @@ CLIENT_CACHE_TTL = 5.0
 CLIENT_CACHE_SIZE = 1024
 
 
-class ClientError(ValueError):
-    """A registration that cannot be: the message says what to fix."""
-
-
 class UnknownClient(LookupError):
     """No client has this id."""
-
-
-def check_redirect_uri(uri: str, *, public: bool) -> str:
-    """``uri`` if it may be registered (RFC 9700 §2.1: exact, absolute, no fragment, https); else ClientError.
-
-    Plain http only to the loopback interface (a native app's or a developer's
-    machine); a private-use scheme (``com.example.app:/callback``, RFC 8252
-    §7.1: a reverse domain name) only for a public client, a native app.
-    """
-    if len(uri) > MAX_REDIRECT_URI or not uri.isprintable() or any(ch.isspace() for ch in uri):
-        raise ClientError(f"redirect URI {uri[:80]!r}: at most {MAX_REDIRECT_URI} printable characters, no spaces")
-    try:
-        parts = urlsplit(uri)
-        port = parts.port  # ValueError for a port that is no number
-    except ValueError as exc:
-        raise ClientError(f"redirect URI {uri!r}: {exc}") from None
-    del port
-    if parts.fragment or "#" in uri:
-        raise ClientError(f"redirect URI {uri!r}: no fragment (RFC 6749 §3.1.2)")
-    if "*" in uri:
-        raise ClientError(f"redirect URI {uri!r}: no wildcards; register each exact URI")
-    scheme = parts.scheme.lower()
-    if scheme in ("https", "http"):
-        if not parts.hostname or parts.username is not None or parts.password is not None:
-            raise ClientError(f"redirect URI {uri!r}: needs a host, and no user or password")
-        if scheme == "http" and not _loopback(parts.hostname):
-            raise ClientError(f"redirect URI {uri!r}: https is required (plain http only to the loopback interface)")
-        return uri
-    if public and "." in scheme and re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
-        return uri
-    raise ClientError(
-        f"redirect URI {uri!r}: must be https (or a private-use scheme like com.example.app: for a public client)"
-    )
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -188,30 +129,6 @@ class ClientStore(Protocol):
         ...
 
     async def remove(self, client_id: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class SecretHasher:
-    """HMAC-SHA256 of client secrets under the server's pepper (``--client-secret-pepper``; may be empty)."""
-
-    pepper: str = field(default="", repr=False)
-
-    @property
-    def pepper_id(self) -> str:
-        """Which pepper hashed a secret (8 hex digits of a hash of it), so a changed pepper is named, not guessed."""
-        return hashlib.sha256(b"qrlogin client-secret pepper\x00" + self.pepper.encode()).hexdigest()[:8]
-
-    def hash(self, secret: str) -> str:
-        digest = hmac.new(self.pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
-        return f"{HASH_SCHEME}${self.pepper_id}${digest}"
-
-    def matches(self, secret: str, stored: str) -> bool:
-        """Whether ``secret`` is the one ``stored`` hashes; compared in constant time."""
-        return hmac.compare_digest(self.hash(secret).encode(), stored.encode())
-
-    def hashed_with_another_pepper(self, stored: str) -> bool:
-        scheme, _, rest = stored.partition("$")
-        return scheme == HASH_SCHEME and rest.partition("$")[0] != self.pepper_id
 
 
 class ClientRegistry:

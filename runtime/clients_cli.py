@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from login.errors import StorageUnavailable
-from oidc.clients import Client, ClientError, ClientRegistry, UnknownClient
+from oidc.client_rules import ClientError
+from oidc.clients import Client, ClientRegistry, UnknownClient
 from oidc.scopes import SUPPORTED_SCOPES
 from runtime.composition import open_clients
 from runtime.options import options_named

@@ -29,7 +29,8 @@ from login.qr import QrRenderer
 from login.service import LoginService
 from login.waiters import WaiterRegistry
 from oidc.authorization import Authorizations
-from oidc.clients import ClientRegistry, SecretHasher
+from oidc.client_secrets import SecretHasher
+from oidc.clients import ClientRegistry
 from oidc.events import ProviderEvents
 from oidc.grants import GrantContext, TokenEndpoint
 from oidc.introspection import Introspection

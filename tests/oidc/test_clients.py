@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from oidc.clients import CLIENT_CACHE_TTL, ClientError, ClientRegistry, SecretHasher, check_redirect_uri
+from oidc.client_rules import ClientError, check_redirect_uri
+from oidc.client_secrets import SecretHasher
+from oidc.clients import CLIENT_CACHE_TTL, ClientRegistry
 from oidc.errors import InvalidClient
 from redis_map import connect
 from redis_map.clients import RedisClientStore
