@@ -65,6 +65,6 @@ class DebugStatsHandler(BaseHandler):
 
     def _number(self, name: str, default: int) -> int:
         value = self.get_query_argument(name, str(default))
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # not isdigit() alone: int('²') raises
             raise InvalidRequest(f"'{name}' must be a non-negative integer.")
         return int(value)

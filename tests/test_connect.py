@@ -28,6 +28,8 @@ BAD = {
     "redis+sentinel://127.0.0.1/mymaster/x": "is not a number",
     "redis+cluster://127.0.0.1:7000/1": "only database 0",
     "redis+cluster://127.0.0.1:99999": "bad port",
+    "redis+cluster://127.0.0.1:²": "bad port",
+    "redis+sentinel://127.0.0.1/mymaster/²": "is not a number",
     "redis+cluster://a,,b": "empty host",
     "unix+cluster:///tmp/sock": "must name TCP hosts",
 }

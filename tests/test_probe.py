@@ -151,8 +151,9 @@ async def test_debug_stats_waits_for_parked_waiters_and_reports_the_probe(probed
     assert timed["callback_max_ms"] >= STALL * 1000 and "busy_for" in timed["callback_slowest"]
     assert timed["loop_busy_max_ms"] >= (STALL - INTERVAL) * 1000 and timed["loop_stalls"] >= 1
     assert timed["loop_lag_max_ms"] >= timed["loop_busy_max_ms"]
-    bad = await client.request("GET", "/debug/stats?waiters=lots")
-    assert bad.code == 400 and bad.error == "invalid_request"
+    for lots in ("lots", "%C2%B2"):  # a word; "²", a digit to str.isdigit() that int() refuses
+        bad = await client.request("GET", f"/debug/stats?waiters={lots}")
+        assert bad.code == 400 and bad.error == "invalid_request"
 
 
 async def test_debug_stats_turns_the_lateness_timer_off_and_on(probed: tuple[Client, Instance]) -> None:

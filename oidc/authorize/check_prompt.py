@@ -19,5 +19,5 @@ def check_prompt(params: Parameters) -> None:
             raise InvalidRequest("prompt=none cannot be combined with other values.")
         raise LoginRequired()
     max_age = params.get("max_age")
-    if max_age and not (max_age.isdigit() and len(max_age) <= 10):
+    if max_age and not (max_age.isascii() and max_age.isdigit() and len(max_age) <= 10):
         raise InvalidRequest("max_age must be a number of seconds.")

@@ -106,7 +106,7 @@ def parse_target(url: str) -> RedisTarget:
     if not service:
         raise ValueError("redis+sentinel:// needs the master's name as its path: /<service>")
     if db:
-        if not db.isdigit():
+        if not (db.isascii() and db.isdigit()):
             raise ValueError(f"database {db!r} is not a number")
         options["db"] = int(db)
     return RedisTarget(kind="sentinel", hosts=hosts, service=unquote(service), options=options)
@@ -192,6 +192,6 @@ def _host_port(item: str, default_port: int) -> tuple[str, int]:
         host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
     if not port:
         return host, default_port
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f"bad port in {item!r}")
     return host, int(port)

@@ -107,6 +107,7 @@ def refusal(name: str, change: dict[str, Any], error: str) -> Any:
         refusal("huge nonce", {"nonce": "n" * 1500}, "invalid_request"),
         refusal("oversized value", {"login_hint": "x" * 5000}, "invalid_request"),
         refusal("bad max_age", {"max_age": "soon"}, "invalid_request"),
+        refusal("max_age in superscript digits", {"max_age": "²"}, "invalid_request"),
     ],
 )
 async def test_later_errors_go_back_to_the_client_with_state_and_iss(
