@@ -6,7 +6,7 @@ from typing import Any
 
 from oidc import endpoints
 from oidc.grants import GRANT_TYPES
-from oidc.keys import ALGORITHM
+from oidc.key_set import ALGORITHM
 from oidc.scopes import SUPPORTED_SCOPES
 
 #: how clients may authenticate at the token, revocation and introspection endpoints

@@ -15,7 +15,8 @@ from typing import Any
 from authlib.oidc.core.util import create_half_hash
 
 from oidc.grant import Grant
-from oidc.keys import ALGORITHM, BadToken, KeyRing
+from oidc.key_set import ALGORITHM
+from oidc.keys import BadToken, KeyRing
 
 #: RFC 9068 §2.1: the media type of a JWT access token, in its ``typ`` header
 ACCESS_TOKEN_TYPE = "at+jwt"

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from login.errors import StorageUnavailable
-from oidc.keys import ACTIVATION_DELAY, JWKS_MAX_AGE, KEY_REFRESH_INTERVAL, KeySet, SigningKey
+from oidc.key_set import KeySet, SigningKey
+from oidc.keys import ACTIVATION_DELAY, JWKS_MAX_AGE, KEY_REFRESH_INTERVAL
 from redis_map.signing_keys import SigningKeyStore
 from runtime.composition import open_signing_keys
 from runtime.options import options_named

@@ -8,7 +8,8 @@ from typing import Any
 import jwt as pyjwt
 
 from login.models import Identity
-from oidc.keys import JWKS_MAX_AGE, SigningKey
+from oidc.key_set import SigningKey
+from oidc.keys import JWKS_MAX_AGE
 from tests.conftest import MakeInstance
 from tests.service import Instance
 

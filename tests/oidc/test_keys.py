@@ -11,7 +11,8 @@ import pytest
 from joserfc import jwe, jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from oidc.keys import ACTIVATION_DELAY, CLOCK_SKEW, BadToken, KeyRing, SigningKey
+from oidc.key_set import CLOCK_SKEW, SigningKey
+from oidc.keys import ACTIVATION_DELAY, BadToken, KeyRing
 from redis_map import connect
 from redis_map.connection.connect import RedisClient
 from redis_map.keys import KeySpace

@@ -8,7 +8,8 @@ import json
 import subprocess
 import sys
 
-from oidc.keys import ACTIVATION_DELAY, SigningKey
+from oidc.key_set import SigningKey
+from oidc.keys import ACTIVATION_DELAY
 from runtime import keys_cli
 from tests.procs import ROOT
 from tests.service import Instance

@@ -10,7 +10,7 @@ import pytest
 from joserfc import jwt
 
 from login.models import Identity
-from oidc.keys import SigningKey
+from oidc.key_set import SigningKey
 from tests.oidc.conftest import code_for, fetch, parts, post_form, register
 from tests.oidc.test_token import TOKEN, assert_oauth_error, redeem, userinfo
 from tests.service import Instance
