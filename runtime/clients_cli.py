@@ -27,8 +27,8 @@ from login.errors import StorageUnavailable
 from oidc.client_rules import ClientError
 from oidc.clients import Client, ClientRegistry, UnknownClient
 from oidc.scopes import SUPPORTED_SCOPES
-from runtime.composition import open_clients
 from runtime.options import options_named
+from runtime.provider_parts import open_clients
 from runtime.server import redacted
 from runtime.settings import SettingsError
 from runtime.settings_reader import build_parser, command_settings

@@ -25,8 +25,8 @@ from login.errors import StorageUnavailable
 from oidc.key_set import KeySet, SigningKey
 from oidc.keys import ACTIVATION_DELAY, JWKS_MAX_AGE, KEY_REFRESH_INTERVAL
 from redis_map.signing_keys import SigningKeyStore
-from runtime.composition import open_signing_keys
 from runtime.options import options_named
+from runtime.provider_parts import open_signing_keys
 from runtime.server import redacted
 from runtime.settings import SettingsError
 from runtime.settings_reader import build_parser, command_settings
