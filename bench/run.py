@@ -291,13 +291,18 @@ class Bench:
 
     def forget_keys(self) -> None:
         """Delete this run's keys (and only those) from the Redis."""
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            keys = list(client.scan_iter(match=f"{self.namespace}:*", count=1000))
-            for start in range(0, len(keys), 1000):
-                client.delete(*keys[start : start + 1000])
-        finally:
-            client.close()
+        forget_namespace(self.redis_url, self.namespace)
+
+
+def forget_namespace(redis_url: str, namespace: str) -> None:
+    """Delete the keys under ``namespace`` (and only those) from the Redis at ``redis_url``."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
 
 
 @contextmanager

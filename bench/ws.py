@@ -36,11 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from bench.procs import ROOT, Server
 from bench.report import publish
-from bench.run import LOGIN_ENV
+from bench.run import LOGIN_ENV, forget_namespace
 from bench.ws_login import compare
 from bench.ws_park import Windows, park_and_wake, progress
 from bench.ws_report import KINDS, evaluate, table
@@ -93,17 +91,6 @@ def server(
         log_dir,
         LOGIN_ENV if logins else None,
     )
-
-
-def forget(redis_url: str, namespace: str) -> None:
-    """Delete this run's keys (and only those) from the Redis."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
-    finally:
-        client.close()
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -167,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 logins[transport]["requests_per_login"] = logins[transport]["requests"] / logins[transport]["logins"]
                 progress(f"logins over {transport}: {logins[transport]['logins_per_s']:.1f}/s")
             results["logins"] = logins
-        forget(redis_url, namespace)
+        forget_namespace(redis_url, namespace)
     targets = evaluate(results)
     results["targets"] = [dict(zip(("name", "value", "op", "limit", "met"), t, strict=True)) for t in targets]
     results["seconds"] = time.monotonic() - started
