@@ -60,7 +60,7 @@ from handlers.base import MAX_JSON_BODY
 from handlers.middleware.proxy import TrustedProxies
 from login.errors import BodyTooLarge, HeadersTooLarge, InvalidRequest, LoginError
 from runtime.accept import NoDelayStream, take_over_accepting
-from runtime.framing import CHUNKED_MALFORMED, AnsweringStream, error_answer, refusal
+from runtime.framing import CHUNKED_MALFORMED, AnsweringStream, Unreadable, error_answer, refusal
 
 log = logging.getLogger("qrlogin.http")
 
@@ -135,6 +135,11 @@ class LimitedHTTPServer(HTTPServer):
         self.open_per_ip: Counter[str] = Counter()
         self._peer_of: dict[IOStream, str] = {}
         self._refusing: set[str] = set()
+        guard = self.request_callback
+        #: what an AnsweringStream asks when a request cannot be read (None: plain NoDelayStreams); bound once,
+        #: not per accepted connection
+        self._unreadable: Unreadable | None = guard.unreadable if isinstance(guard, AnswerGuard) else None
+        self._stream_sizes = dict(max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         sockets = list(sockets)
@@ -147,12 +152,10 @@ class LimitedHTTPServer(HTTPServer):
         if self.ssl_options is not None:
             self._handle_connection(connection, address)
             return
-        sizes = dict(max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size)
-        guard = self.request_callback
-        if isinstance(guard, AnswerGuard):
-            stream: IOStream = AnsweringStream(connection, guard.unreadable, **sizes)
+        if self._unreadable is not None:
+            stream: IOStream = AnsweringStream(connection, self._unreadable, **self._stream_sizes)
         else:
-            stream = NoDelayStream(connection, **sizes)
+            stream = NoDelayStream(connection, **self._stream_sizes)
         self.handle_stream(stream, address)
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
