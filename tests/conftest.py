@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,20 @@ from tests.service import Instance
 
 #: the auth timeout the test instances use, short so the slow-server test is quick
 TEST_AUTH_TIMEOUT = 1.0
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:
+    """asyncio's own loop for every test; uvloop (the service's default) too for tests that name it.
+
+    A test runs on uvloop as well with ``@pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])``; without
+    uvloop installed, its uvloop case is skipped.
+    """
+    factories: dict[str, Callable[[], Any]] = {"asyncio": asyncio.new_event_loop}
+    marker = item.get_closest_marker("asyncio")
+    if marker is not None and "uvloop" in marker.kwargs.get("loop_factories", ()):
+        with contextlib.suppress(ImportError):
+            factories["uvloop"] = importlib.import_module("uvloop").new_event_loop
+    return factories
 
 
 @pytest.fixture(scope="session")
