@@ -67,6 +67,14 @@ class LoginErrorHandler(RequestHandler):
         self._status_code = 200
         self._reason = responses[200]
 
+    def compute_etag(self) -> str | None:
+        """None for an answer that may not be stored (``no-store``: the API's default, every page): Tornado would
+        hash every GET's body for an ``ETag``, which would invite a ``304`` such an answer must never get.  An
+        answer a cache may keep (a QR image, the public OIDC documents, the logo) keeps Tornado's."""
+        if "no-store" in self._headers.get("Cache-Control", ""):
+            return None
+        return super().compute_etag()
+
     def log_exception(
         self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -107,14 +115,6 @@ class BaseHandler(LoginErrorHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-
-    def compute_etag(self) -> str | None:
-        """None for an answer that may not be stored (``no-store``, the API's default): Tornado would hash every
-        GET's body for an ``ETag``, which would invite a ``304`` such an answer must never get.  An answer a cache
-        may keep (a QR image, the public OIDC documents) keeps Tornado's."""
-        if "no-store" in self._headers.get("Cache-Control", ""):
-            return None
-        return super().compute_etag()
 
     def prepare(self) -> None:
         self._chunks: list[bytes] = []

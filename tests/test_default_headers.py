@@ -58,10 +58,12 @@ async def _login_token(service: Instance) -> str:
     return str(token.body["token"])
 
 
-async def test_a_no_store_json_answer_has_no_etag_and_never_a_304(service: Instance) -> None:
-    # Tornado would hash each GET's body for an ETag; a no-store answer must not invite a 304.
+async def test_a_no_store_answer_has_no_etag_and_never_a_304(service: Instance) -> None:
+    # Tornado would hash each GET's body for an ETag; a no-store answer (JSON or page) must not invite a 304.
     login = await _login_token(service)
-    for path, headers in [("/healthz", {}), ("/me", {"Authorization": f"Bearer {login}"})]:
+    session = await service.new_session()
+    pages: list[tuple[str, dict[str, str]]] = [("/", {}), (f"/s/{session['uuid']}", {})]
+    for path, headers in [("/healthz", {}), ("/me", {"Authorization": f"Bearer {login}"}), *pages]:
         answer = await service.request("GET", path, headers={**headers, "If-None-Match": "*"})
         assert answer.code == 200 and answer.body, (path, answer)
         assert answer.headers["Cache-Control"] == "no-store"
