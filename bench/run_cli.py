@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="comma-separated numbers of parked long-polls (default 100,1000,10000,15000)")
     parser.add_argument("--concurrency", type=int, help="concurrent PCs in the full-login scenario (default 16)")
     parser.add_argument("--duration", type=float, help="seconds of each closed loop (default 10)")
-    parser.add_argument("--rounds", type=int, help="rounds of the CPU comparisons, each ratio their median (default 3)")
+    parser.add_argument("--rounds", type=int, help="rounds of the CPU comparisons, each ratio their median (default 5)")
     parser.add_argument("--event-loop", help="the servers' event loop: uvloop (default) or asyncio")
     return parser.parse_args(argv)
 

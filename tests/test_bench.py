@@ -130,6 +130,9 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     rounds = results["cpu_rounds"]
     assert len(rounds) == results["config"]["rounds"] == 2
     assert all(each["logins"]["loop_ticks"] == each["oidc_logins"]["loop_ticks"] == 0 for each in rounds)
+    config = results["config"]  # each loop of a round ran its share of --duration (the last logins end after it)
+    cpu_loop, whole = config["duration"] * config["cpu_share"], config["duration"]
+    assert config["cpu_share"] < 1 and all(cpu_loop <= each[run]["seconds"] < whole for each in rounds for run in each)
     per_round = login["ratios"]["server_cpu_per_request_rounds"]
     assert per_round == [
         each["logins"]["server_cpu_ms_per_request"] / each["reference"]["server_cpu_ms_per_request"] for each in rounds
