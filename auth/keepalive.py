@@ -210,7 +210,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.idle = False
-        self._ended(f"{type(exc).__name__}: {exc}" if exc else "the connection closed")
+        self._ended(_why(exc) if exc else "the connection closed")
         # The parser holds our callbacks and we hold it: a cycle the collector's freezing would keep for good.
         self._parser = None
 
