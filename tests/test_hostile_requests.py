@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.raw_http import parse_head
 from tests.service import Instance
 
 #: how long an answer may take
@@ -46,14 +47,10 @@ async def send(instance: Instance, request: bytes, *, then: bytes = b"") -> Raw:
     finally:
         writer.close()
     head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    status, headers = parse_head(head)
     if "content-length" in headers:
         body = body[: int(headers["content-length"])]
-    return Raw(int(lines[0].split()[1]), headers, body)
+    return Raw(status, headers, body)
 
 
 def _complete(data: bytes) -> bool:

@@ -21,6 +21,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
 from runtime.framing import CHUNKED_MALFORMED, TORNADO_BARE_400, lingering
+from tests.raw_http import parse_head
 from tests.service import Instance
 
 #: how long an answer, and then the server's close, may take
@@ -54,15 +55,9 @@ async def exchange(port: int, request: bytes, *, first: bytes = b"") -> tuple[Ra
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-    lines = head.split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+    status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
     body = await reader.readexactly(int(headers["content-length"]))
-    return int(lines[0].split()[1]), headers, body
+    return status, headers, body
 
 
 class Bad(NamedTuple):
