@@ -29,6 +29,21 @@ WAKE_TIMEOUT = 30.0
 SCANNED = 1
 
 
+async def scanned_sessions(conns: list[Connection], n: int) -> list[tuple[str, str]]:
+    """``n`` (cursor, uuid) of new sessions already scanned, made over ``conns`` in parallel."""
+    created: list[tuple[str, str]] = []
+
+    async def worker(conn: Connection, count: int) -> None:
+        for _ in range(count):
+            session = await conn.call("POST", "/uuid")
+            await conn.call("POST", "/scan", {"uuid": session["uuid"]}, APP_AUTH)
+            created.append((session["cursor"], session["uuid"]))
+
+    share, extra = divmod(n, len(conns))
+    await asyncio.gather(*(worker(conn, share + (i < extra)) for i, conn in enumerate(conns)))
+    return created
+
+
 class Protocol:
     """How to park on, and wake, one key of a server (the service's or the reference's)."""
 
@@ -43,17 +58,7 @@ class Protocol:
         """
         if self.kind == "reference":
             return [(str(i), str(i)) for i in range(n)]
-        created: list[tuple[str, str]] = []
-
-        async def worker(conn: Connection, count: int) -> None:
-            for _ in range(count):
-                session = await conn.call("POST", "/uuid")
-                await conn.call("POST", "/scan", {"uuid": session["uuid"]}, APP_AUTH)
-                created.append((session["cursor"], session["uuid"]))
-
-        share, extra = divmod(n, len(conns))
-        await asyncio.gather(*(worker(conn, share + (i < extra)) for i, conn in enumerate(conns)))
-        return created
+        return await scanned_sessions(conns, n)
 
     def send_wait(self, conn: Connection, key: str) -> None:
         if self.kind == "reference":

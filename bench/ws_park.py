@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.client_tools import APP_AUTH, gather_bounded, summary
 from bench.http import Connection, HTTPError
+from bench.park import scanned_sessions
 from bench.procs import cpu_seconds, rss_bytes
 from bench.ws_client import HOST, Socket, connect
 
@@ -42,22 +43,14 @@ class Windows:
     heartbeat: float = 0.0
 
 
-async def scanned_sessions(port: int, n: int) -> list[tuple[str, str]]:
-    """``n`` (cursor, uuid) of sessions already scanned."""
+async def sessions_to_park(port: int, n: int) -> list[tuple[str, str]]:
+    """``n`` (cursor, uuid) of sessions already scanned, made over connections of their own."""
     conns = [await Connection(HOST, port).open() for _ in range(CREATE_CONCURRENCY)]
-    made: list[tuple[str, str]] = []
-
-    async def worker(conn: Connection, count: int) -> None:
-        for _ in range(count):
-            session = await conn.call("POST", "/uuid")
-            await conn.call("POST", "/scan", {"uuid": session["uuid"]}, APP_AUTH)
-            made.append((session["cursor"], session["uuid"]))
-
-    share, extra = divmod(n, len(conns))
-    await asyncio.gather(*(worker(conn, share + (i < extra)) for i, conn in enumerate(conns)))
-    for conn in conns:
-        conn.close()
-    return made
+    try:
+        return await scanned_sessions(conns, n)
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 async def wake(kind: str, waker: Connection, socket: Socket, key: str) -> float:
@@ -102,7 +95,7 @@ async def park_and_wake(kind: str, port: int, pid: int, n: int, wakes: int, wind
     # Fewer sockets than wakes: park and wake all N again, until a small N's p99 rests on as many samples.
     rounds = -(-wakes // n)
     if kind == "service":
-        keys = await scanned_sessions(port, n * rounds + warm)
+        keys = await sessions_to_park(port, n * rounds + warm)
         firsts = [{"cursor": cursor, "status": SCANNED} for cursor, _ in keys]
     else:
         keys = [(str(i), str(i)) for i in range(n * rounds + warm)]
