@@ -11,6 +11,7 @@ from redis_map.limit_rules import RateLimits
 from tests.conftest import MakeInstance
 from tests.push_clients import EventStream
 from tests.service import Instance
+from tests.test_ratelimit import slots_held
 
 #: an origin the tests allow with --cors-origins
 PARTNER = "https://intranet.example.com"
@@ -118,10 +119,12 @@ async def test_the_pc_leaving_frees_the_wait_and_the_gauge(make_instance: MakeIn
     assert await service.metric("qrlogin_push_open", transport="sse") == 0
 
 
-async def test_full_wait_slots_end_the_stream_with_an_error_event(make_instance: MakeInstance) -> None:
+async def test_full_wait_slots_end_the_stream_with_an_error_event(make_instance: MakeInstance, namespace: str) -> None:
     service = await make_instance(rate_limits=RateLimits(wait_session=1), wait_timeout=30)
     session = await service.new_session()
     holder = EventStream(service.base_url, {"cursor": session["cursor"]})
+    # The holder takes the session's one slot first: two streams opened at once would race for it.
+    assert await slots_held(service, namespace, "wait_session", 1)
     refused = EventStream(service.base_url, {"cursor": session["cursor"]})
     try:
         error = await refused.next()
