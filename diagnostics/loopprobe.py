@@ -45,14 +45,18 @@ STALL_THRESHOLD = 0.005
 
 
 def describe(handle: asyncio.Handle) -> str:
-    """What a callback was: for a task's step, its coroutine and where it then stopped."""
+    """What a callback was: for a task's step, its coroutine and where it then stopped, down the chain of
+    coroutines it awaits (Tornado's ``_execute`` alone would not say which handler's code ran)."""
     task = getattr(getattr(handle, "_callback", None), "__self__", None)
     if not isinstance(task, asyncio.Task):
         return repr(handle)
-    coro = task.get_coro()
-    frame = getattr(coro, "cr_frame", None)
-    where = f", then at {frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
-    return f"task {getattr(coro, '__qualname__', coro)}{where}"
+    coro: Any = task.get_coro()
+    name = getattr(coro, "__qualname__", coro)
+    stops = []
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        stops.append(f"{coro.cr_frame.f_code.co_qualname}:{coro.cr_frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None)
+    return f"task {name}" + (f", then at {' > '.join(stops)}" if stops else "")
 
 
 class LoopLagProbe:

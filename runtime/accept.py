@@ -4,8 +4,11 @@ Tornado's accept handler takes up to 128 connections (its default backlog)
 each time the listening socket is readable, and sets each one up (an
 ``IOStream``, an ``HTTP1ServerConnection``, its first read) in the same
 callback: through a burst of thousands of PCs parking at once that one
-callback held the loop for 4-6 ms, which every parked waiter feels.  Here a
-callback accepts at most ``ACCEPTS_PER_CALLBACK``; the listening socket stays
+callback held the loop for 4-6 ms, which every parked waiter feels.  A
+connection whose request is already queued is served up to its first real
+wait in that same callback (Tornado reads it inline), so the callback's cost
+is that of a few requests per connection accepted.  Here a callback accepts
+at most ``ACCEPTS_PER_CALLBACK``; the listening socket stays
 readable while connections are queued, so the loop calls back at its next
 turn, after whatever else was ready.  Accepting fewer at a time also spreads a
 burst more evenly over the workers of ``--processes``, which share the socket.
@@ -26,7 +29,7 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream
 
 #: most connections accepted (and set up) in one loop callback
-ACCEPTS_PER_CALLBACK = 16
+ACCEPTS_PER_CALLBACK = 4
 
 #: what is done with each accepted connection: ``TCPServer._handle_connection``'s signature
 OnConnection = Callable[[socket.socket, Any], None]

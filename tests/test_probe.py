@@ -86,6 +86,28 @@ async def test_probe_measures_a_callback_that_blocks_the_loop(probe: LoopLagProb
     assert probe.as_json().keys() >= {"callback_max_ms", "callback_wall_max_ms", "gc_max_ms", "loop_lag_max_ms"}
 
 
+async def test_a_slow_task_step_is_named_down_to_the_coroutine_that_ran_it(probe: LoopLagProbe) -> None:
+    # As a handler's step does under Tornado's RequestHandler._execute: the outer coroutine only awaits.
+    resumed = asyncio.Event()
+
+    async def handler_step() -> None:
+        await resumed.wait()
+        busy_for(STALL)
+        await asyncio.Event().wait()  # then parks, as a long-poll does
+
+    async def execute() -> None:
+        await handler_step()
+
+    task = asyncio.create_task(execute())
+    await asyncio.sleep(0)
+    resumed.set()
+    await run_then_tick(lambda seconds: None)
+    task.cancel()
+    assert probe.max_callback >= STALL
+    chain = probe.slowest.split(", then at ")[1].split(" > ")
+    assert [stop.split(".<locals>.")[1].split(":")[0] for stop in chain[:2]] == ["execute", "handler_step"]
+
+
 def test_on_uvloop_the_probe_measures_lateness_and_says_callbacks_are_not_timed() -> None:
     uvloop = pytest.importorskip("uvloop")
 
