@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from functools import lru_cache
 from itertools import groupby, repeat
+from typing import NamedTuple
 
 from PIL import Image
 from qrcode import LUT, QRCode, base, constants, util
@@ -219,35 +220,51 @@ def render(content: str, kind: str) -> bytes:
     return _svg(rows) if kind == "svg" else _png(rows)
 
 
+class Rendered(NamedTuple):
+    """A cached image and the content it encodes."""
+
+    content: str
+    data: bytes
+
+
 class QrRenderer:
-    """Renders QR images (in ``executor`` if given) and caches them by content and kind."""
+    """Renders QR images (in ``executor`` if given) and caches them by name (a session's uuid) and kind.
+
+    Looking an image up needs only its name, not its content: a caller whose
+    content must first be read (a session's, from Redis) learns before the read
+    whether a render will be needed.  A name keeps the last content rendered.
+    """
 
     def __init__(self, executor: Executor | None = None, *, cache_bytes: int = CACHE_BYTES) -> None:
         self._executor = executor
-        self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], Rendered] = OrderedDict()
         self._cache_bytes = cache_bytes
         #: bytes of images held in the cache now
         self.cached_bytes = 0
 
-    def cached(self, content: str, kind: str) -> bytes | None:
-        """The image if it is in the cache (then it costs nothing to serve), else None."""
-        image = self._cache.get((content, kind))
-        if image is not None:
-            self._cache.move_to_end((content, kind))
-        return image
+    def cached(self, name: str, kind: str) -> Rendered | None:
+        """The image last rendered as ``kind`` under ``name``, with its content, if it is in the cache (then it
+        costs nothing to serve, if that content is still the one wanted), else None."""
+        rendered = self._cache.get((name, kind))
+        if rendered is not None:
+            self._cache.move_to_end((name, kind))
+        return rendered
 
-    async def image(self, content: str, kind: str) -> bytes:
-        """The QR of ``content`` as ``kind`` ('svg' or 'png')."""
-        cached = self.cached(content, kind)
-        if cached is not None:
-            return cached
+    async def image(self, name: str, content: str, kind: str) -> bytes:
+        """The QR of ``content`` as ``kind`` ('svg' or 'png'), cached under ``name`` (replacing another content's)."""
+        cached = self.cached(name, kind)
+        if cached is not None and cached.content == content:
+            return cached.data
         if self._executor is None:
             data = render(content, kind)
         else:
             data = await asyncio.get_running_loop().run_in_executor(self._executor, render, content, kind)
-        self._cache[(content, kind)] = data
+        replaced = self._cache.pop((name, kind), None)
+        if replaced is not None:
+            self.cached_bytes -= len(replaced.data)
+        self._cache[(name, kind)] = Rendered(content, data)
         self.cached_bytes += len(data)
         while self.cached_bytes > self._cache_bytes and self._cache:
             _, dropped = self._cache.popitem(last=False)
-            self.cached_bytes -= len(dropped)
+            self.cached_bytes -= len(dropped.data)
         return data

@@ -91,15 +91,17 @@ class LoginService:
 
         ``fallback_base()`` serves sessions created before that was recorded.
         Renders are limited per IP; an image served from the cache is free.
+        The cache is asked first, so a render is counted in the read's round trip.
         """
-        view = await self.store.require(uuid)
+        cached = self.renderer.cached(uuid, kind)
+        view = await self.store.require(uuid, None if cached is not None else self.limiter.qr_render(ip))
         base = view.requester.reached_at if view.requester and view.requester.reached_at else fallback_base()
         content = phone_url(base, uuid)
-        image = self.renderer.cached(content, kind)
-        if image is None:
+        if cached is not None and cached.content == content:
+            return QrImage(cached.data, view.expires_in)
+        if cached is not None:  # cached for another content (an old session's fallback base): counted on its own
             await self.limiter.check_qr_render(ip)
-            image = await self.renderer.image(content, kind)
-        return QrImage(image, view.expires_in)
+        return QrImage(await self.renderer.image(uuid, content, kind), view.expires_in)
 
     async def scan(self, uuid: str, authorization: str, ip: str) -> Scanned:
         """waiting -> scanned by the credential's user (again by the same user: unchanged)."""

@@ -88,8 +88,12 @@ class RateLimiter:
         """One app action by the user ``sub``, counted by its transition's script; None: no limits."""
         return None if self.limits is None else self._counted("action_user", self.limits.action_user, sub)
 
+    def qr_render(self, ip: str) -> RateCount | None:
+        """One QR image rendered for ``ip``, counted by the script reading its session; None: no limits."""
+        return None if self.limits is None else self._counted("qr_ip", self.limits.qr_ip, ip)
+
     async def check_qr_render(self, ip: str) -> None:
-        """One QR image rendered for ``ip`` (one served from the cache is free)."""
+        """One QR image rendered for ``ip``, counted on its own (one served from the cache is free)."""
         if self.limits is not None:
             await self._count("qr_ip", self.limits.qr_ip, ip)
 

@@ -50,7 +50,10 @@ def _cursor_matches(cursor: Cursor, fields: Mapping[str, str]) -> bool:
 
 
 def session_view(uuid: str, fields: Mapping[str, str], ttl_ms: int) -> SessionView:
-    """The view of the session ``uuid`` whose hash is ``fields``, with ``ttl_ms`` left (EXPIRED once exchanged)."""
+    """The view of the session ``uuid`` whose hash is ``fields``, with ``ttl_ms`` left (EXPIRED if gone: no fields,
+    or once exchanged)."""
+    if not fields:
+        return SessionView.expired(uuid)
     stored = int(fields["status"])
     if stored == EXCHANGED:
         return SessionView.expired(uuid)  # kept only for a retried exchange

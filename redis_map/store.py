@@ -76,6 +76,7 @@ class SessionStore:
         self._transition = Script(redis, script_source("transition.lua"))
         self._exchange = Script(redis, script_source("exchange.lua"))
         self._read = Script(redis, script_source("read.lua"))
+        self._read_counted = Script(redis, script_source("read_counted.lua"))
         self._create = Script(redis, script_source("create.lua"))
         self._wait_read = Script(redis, script_source("wait_read.lua"))
         self._wake_read = Script(redis, script_source("wake_read.lua"))
@@ -142,8 +143,6 @@ class SessionStore:
     async def read(self, uuid: str) -> SessionView:
         """The session now; an EXPIRED view if it is unknown or gone."""
         fields, ttl_ms = await self._fetch(uuid)
-        if not fields:
-            return SessionView.expired(uuid)
         return session_view(uuid, fields, ttl_ms)
 
     async def read_for_cursor(self, cursor: Cursor) -> SessionView:
@@ -187,11 +186,26 @@ class SessionStore:
         ttl_ms, fields = reply_fields(reply[1:])
         return cursor_view(cursor, fields, ttl_ms)
 
-    async def require(self, uuid: str) -> SessionView:
-        """The session now; SessionNotFound if it is unknown or gone."""
-        view = await self.read(uuid)
+    async def require(self, uuid: str, count: RateCount | None = None) -> SessionView:
+        """The session now; SessionNotFound if it is unknown or gone.
+
+        ``count``: a request counted on its client's rate limit once the session is found (none for one that is
+        not); past it, RateLimited.  In the read's round trip on one server; on a Cluster (the counter in another
+        slot) after the read.
+        """
+        if count is None or not self.audits:
+            view = await self.read(uuid)
+        else:
+            async with storage_errors():
+                reply = await self._read_counted(keys=[self.key(uuid), count.key], args=[count.window_ms, count.limit])
+            if int(reply[0]):
+                raise RateCount.refused(int(reply[0]))
+            ttl_ms, fields = reply_fields(reply[1:])
+            view = session_view(uuid, fields, ttl_ms)
         if view.status is Status.EXPIRED:
             raise SessionNotFound()
+        if count is not None and not self.audits:
+            await count.check()
         return view
 
     async def scan(self, uuid: str, user: Identity, count: RateCount | None = None) -> SessionView:

@@ -14,7 +14,7 @@ from redis.exceptions import ResponseError
 from auth import UserInfoClient
 from diagnostics.parked import parked_waiters
 from diagnostics.userinfo_server import AuthServer
-from login.errors import InvalidGrant, RateLimited
+from login.errors import InvalidGrant, RateLimited, SessionNotFound
 from login.models import Cursor, Identity, Requester, Status
 from oidc.authorization import RequestGone
 from oidc.authorize import Parameters
@@ -155,6 +155,25 @@ async def test_a_login_on_a_cluster_is_audited_once_by_its_steps(cluster_instanc
     mine = [e.outcome for e in await pc_side.audit.tail(100) if e.fields.get("uuid") == session["uuid"]]
     assert mine == ["confirmed", "exchanged"]
     assert await pc_side.store._redis.zscore(deadlines, session["uuid"]) is None
+
+
+async def test_a_qr_on_a_cluster_counts_its_render_after_the_read(cluster_instances: list[Instance]) -> None:
+    """The IP's render counter is in another slot than the session: counted apart, after the read (none for a
+    session that is not there, none for a cached image); past the limit 429, nothing rendered."""
+    login, redis, ip = cluster_instances[0].service.login, cluster_instances[0].redis, "192.0.2.8"
+    count = login.limiter.qr_render(ip)
+    assert count is not None and login.limiter.limits is not None
+    with pytest.raises(SessionNotFound):
+        await login.qr_image("0123456789abcdef" * 2, "svg", ip, lambda: "https://x.example")
+    assert await redis.get(count.key) is None
+    first, second = [(await cluster_instances[0].new_session())["uuid"] for _ in range(2)]
+    image = await login.qr_image(first, "svg", ip, lambda: "https://x.example")
+    assert (await login.qr_image(first, "svg", ip, lambda: "https://x.example")).data is image.data
+    assert await redis.get(count.key) == "1"
+    await redis.set(count.key, str(login.limiter.limits.qr_ip.count), px=30_000)
+    with pytest.raises(RateLimited):
+        await login.qr_image(second, "svg", ip, lambda: "https://x.example")
+    assert login.renderer.cached(second, "svg") is None
 
 
 async def test_an_authorization_pages_session_on_a_cluster_carries_its_request(

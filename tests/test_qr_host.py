@@ -64,11 +64,22 @@ async def test_renders_are_limited_per_ip_but_cached_images_are_free(make_instan
 
 async def test_the_render_cache_is_bounded_by_bytes() -> None:
     renderer = QrRenderer(cache_bytes=20_000)
-    contents = [f"https://login.example.com/s/{index:032x}" for index in range(40)]
-    for content in contents:
-        await renderer.image(content, "svg")
+    names = [f"{index:032x}" for index in range(40)]
+    for name in names:
+        await renderer.image(name, f"https://login.example.com/s/{name}", "svg")
         assert renderer.cached_bytes <= 20_000
-    assert renderer.cached(contents[-1], "svg") is not None  # the newest stays
-    assert renderer.cached(contents[0], "svg") is None  # the oldest went
-    newest = renderer.cached(contents[-1], "svg")
-    assert await renderer.image(contents[-1], "svg") is newest  # served from the cache
+    assert renderer.cached(names[-1], "svg") is not None  # the newest stays
+    assert renderer.cached(names[0], "svg") is None  # the oldest went
+    newest = renderer.cached(names[-1], "svg")
+    assert newest is not None and newest.content == f"https://login.example.com/s/{names[-1]}"
+    assert await renderer.image(names[-1], newest.content, "svg") is newest.data  # served from the cache
+
+
+async def test_a_name_keeps_the_content_it_was_last_rendered_for() -> None:
+    renderer = QrRenderer()
+    first = await renderer.image("a", "https://one.example/s/a", "svg")
+    size = renderer.cached_bytes
+    second = await renderer.image("a", "https://two.example/s/a", "svg")  # another content: rendered, replacing it
+    assert second != first and renderer.cached_bytes == len(second) and size == len(first)
+    assert renderer.cached("a", "svg") == ("https://two.example/s/a", second)
+    assert renderer.cached("a", "png") is None  # each kind apart
