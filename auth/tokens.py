@@ -19,6 +19,13 @@ from oidc.keys import BadToken, KeyRing
 ISSUER = "qrlogin"
 #: the JWT ``typ`` header of a login token (RFC 8725 §3.11: explicit typing against token confusion)
 LOGIN_TOKEN_TYPE = "login+jwt"  # noqa: S105 (a media type, not a password)
+#: random bytes in a login token's ``jti``
+TOKEN_ID_BYTES = 12
+
+
+def new_token_id() -> str:
+    """A new login token's ``jti``: random, URL-safe."""
+    return secrets.token_urlsafe(TOKEN_ID_BYTES)
 
 
 class InvalidToken(Exception):
@@ -47,8 +54,13 @@ class TokenIssuer:
             raise RuntimeError("the login-token issuer has no key ring yet (the composition root binds one)")
         return self._keys
 
-    def issue(self, user: Identity) -> str:
-        now = int(time.time())
+    def issue(self, user: Identity, issued_at: int | None = None, token_id: str | None = None) -> str:
+        """A login token for ``user``, issued now with a new ``jti`` unless told when and which.
+
+        Given both, the same token each time with the same signing key (RS256 signs deterministically):
+        what a retried exchange hands back, from the two alone.
+        """
+        now = int(time.time()) if issued_at is None else issued_at
         claims = {
             "iss": self.issuer,
             "sub": user.sub,
@@ -56,7 +68,7 @@ class TokenIssuer:
             "picture": user.picture,
             "iat": now,
             "exp": now + self.ttl,
-            "jti": secrets.token_urlsafe(12),
+            "jti": new_token_id() if token_id is None else token_id,
         }
         return self.keys.sign(claims, typ=LOGIN_TOKEN_TYPE)
 

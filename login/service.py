@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from auth import Authenticator
+from auth.tokens import new_token_id
 from login.errors import InvalidGrant
 from login.events import LoginEvents, Outcome
 from login.models import CODE_PATTERN, Cursor, Identity, Moved, NewSession, Requester, SessionView, Status
@@ -24,11 +25,12 @@ from redis_map.store_types import Copy, Exchanged, Record
 
 
 class TokenSigner(Protocol):
-    """Signs the login token a PC gets for an exchanged code."""
+    """Signs the login token a PC gets for an exchanged code: the same token again for the same user,
+    ``issued_at`` and ``token_id``."""
 
     ttl: int
 
-    def issue(self, user: Identity) -> str: ...
+    def issue(self, user: Identity, issued_at: int | None = None, token_id: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,21 +127,23 @@ class LoginService:
         Exactly one exchange happens; a retry with the same cursor and code
         shortly after (its first answer lost to a timeout) gets the same login.
         """
-        exchanged = await self.hand_over(cursor, code, ip, self._signed_login)
-        expires_at, _, token = exchanged.login.partition(" ")
-        expires_in = max(0, int(expires_at) - int(time.time()))
+        # The exchange keeps when the token is issued and its id, not the token: the user comes back with
+        # it, so the token is signed after the one round trip, and a retry signs the same token again.
+        stamp = f"{int(time.time())} {new_token_id()}"
+        exchanged = await self.hand_over(cursor, code, ip, stamp)
+        issued_at, _, token_id = exchanged.login.partition(" ")
+        token = self.tokens.issue(exchanged.user, int(issued_at), token_id)
+        expires_in = max(0, int(issued_at) + self.tokens.ttl - int(time.time()))
         return Login(user=exchanged.user, token=token, expires_in=expires_in)
 
-    async def hand_over(
-        self, cursor: Cursor, code: str, ip: str, keep: str | Callable[[Identity], str], record: Record | None = None
-    ) -> Exchanged:
-        """The confirmed session's one-time code exchanged, exactly once, for ``keep`` (or what it makes of the
-        user: a round trip more).
+    async def hand_over(self, cursor: Cursor, code: str, ip: str, keep: str, record: Record | None = None) -> Exchanged:
+        """The confirmed session's one-time code exchanged, exactly once, for ``keep``, in one round trip.
 
-        ``/token`` keeps a login token made for the user; the OpenID provider
-        keeps the redirect back to the client with its authorization code.
-        What was kept is handed to a retry (same cursor and code, its first
-        answer lost).  ``record`` is written by the exchange, when it happens.
+        ``/token`` keeps when its login token is issued and the token's id;
+        the OpenID provider keeps the redirect back to the client with its
+        authorization code.  What was kept is handed to a retry (same cursor
+        and code, its first answer lost).  ``record`` is written by the
+        exchange, when it happens.
         """
         if not CODE_PATTERN.fullmatch(code):
             raise InvalidGrant()
@@ -149,10 +153,6 @@ class LoginService:
                 Outcome.EXCHANGED, cursor.uuid, user=exchanged.user.sub, ip=ip, written=self.store.audits
             )
         return exchanged
-
-    def _signed_login(self, user: Identity) -> str:
-        """The login kept for a retried exchange: ``<expires at> <token>``."""
-        return f"{int(time.time()) + self.tokens.ttl} {self.tokens.issue(user)}"
 
     async def _decide(
         self,

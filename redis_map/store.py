@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import cast
 
 from redis.asyncio.cluster import RedisCluster
@@ -233,36 +233,23 @@ class SessionStore:
         self,
         cursor: Cursor,
         code: str,
-        keep: str | Callable[[Identity], str],
+        keep: str,
         ip: str = "",
         record: Record | None = None,
     ) -> Exchanged:
-        """The confirmed session's one-time code, with its cursor, for a login kept for its user; exactly one
-        exchange happens.
+        """The confirmed session's one-time code, with its cursor, for ``keep`` and its user, in one round trip;
+        exactly one exchange happens.
 
-        ``keep`` is what to keep, or makes it from the user: then the script is
-        asked first for the user (two round trips; one when ``keep`` is given).
-        A retry with the same cursor and code within EXCHANGE_GRACE gets the
-        login the exchange kept (``first`` False); anything else: InvalidGrant.
+        A retry with the same cursor and code within EXCHANGE_GRACE gets what
+        the exchange kept (``first`` False); anything else: InvalidGrant.
         ``record`` is written by the exchange itself, when it happens (not on a Cluster: ValueError).
         """
-        if isinstance(keep, str) and not keep:
+        if not keep:
             raise ValueError("an exchange keeps a login")
         if record is not None and not self.audits:
             raise ValueError("on a Cluster a record is in another slot than the session")
-        outcome, *rest = await self._exchange_once(cursor, code, keep if isinstance(keep, str) else "", ip, record)
-        if outcome == "sign" and not isinstance(keep, str):
-            user = Identity(sub=rest[0], name=rest[1], picture=rest[2])
-            outcome, *rest = await self._exchange_once(cursor, code, keep(user), ip, record)
-        if outcome not in ("ok", "same"):
-            raise InvalidGrant()
-        login, sub, name, picture = rest
-        return Exchanged(user=Identity(sub=sub, name=name, picture=picture), login=login, first=outcome == "ok")
-
-    async def _exchange_once(self, cursor: Cursor, code: str, login: str, ip: str, record: Record | None) -> list[str]:
-        """One call of exchange.lua: its reply (``login`` empty: the user is asked for, nothing changes)."""
         args: list[str | int] = [
-            code, digest(code), login, int(EXCHANGE_GRACE * 1000),
+            code, digest(code), keep, int(EXCHANGE_GRACE * 1000),
             self.channel_for(cursor.uuid), cursor.uuid, self._publish, ip, digest(cursor.secret),
         ]  # fmt: skip
         keys = [self.key(cursor.uuid), *self._audit_keys]
@@ -270,7 +257,11 @@ class SessionStore:
             keys.append(record.key)
             args += [record.ttl_ms, len(record.fields), *flat_pairs(record.fields), *flat_pairs(record.entry)]
         async with change_errors():
-            return cast(list[str], await self._exchange(keys=keys, args=args))
+            outcome, *rest = cast(list[str], await self._exchange(keys=keys, args=args))
+        if outcome not in ("ok", "same"):
+            raise InvalidGrant()
+        login, sub, name, picture = rest
+        return Exchanged(user=Identity(sub=sub, name=name, picture=picture), login=login, first=outcome == "ok")
 
     async def _fetch(self, uuid: str) -> tuple[dict[str, str], int]:
         """The session's fields and its TTL in ms, read together."""

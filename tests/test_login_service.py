@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import NamedTuple
@@ -116,6 +117,38 @@ async def test_a_whole_login_and_what_each_step_answers(login: LoginService, ser
     again = await login.exchange(session.cursor, code, IP)
     assert again.token == logged_in.token  # a retry: the same login
     assert (await service.store.read_for_cursor(session.cursor)).status is Status.EXPIRED
+
+
+async def test_an_exchange_is_one_round_trip_and_redis_never_holds_the_token(
+    login: LoginService, service: Service
+) -> None:
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("counts the Redis's commands: needs the test run's own Redis, not a shared one")
+
+    async def confirmed() -> tuple[Cursor, str]:
+        session = await login.create(requester())
+        await login.scan(session.uuid, ALICE, IP)
+        await login.confirm(session.uuid, ALICE, IP)
+        code = (await service.store.read_for_cursor(session.cursor)).code
+        assert code is not None
+        return session.cursor, code
+
+    async def scripts_run() -> tuple[int, int]:
+        stats = await service.redis.info("commandstats")
+        return tuple(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+
+    await login.exchange(*await confirmed(), IP)  # the script loaded
+    cursor, code = await confirmed()
+    before = await scripts_run()
+    logged_in = await login.exchange(cursor, code, IP)
+    after = await scripts_run()
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 0)  # one script call: no read before it
+    claims = login.tokens.verify(logged_in.token)
+    kept = await service.redis.hget(service.store.key(cursor.uuid), "login")
+    # What a retry re-signs from (when, and which token), never the bearer token itself.
+    assert kept == f"{claims['iat']} {claims['jti']}" and logged_in.token not in kept
+    again = await login.exchange(cursor, code, IP)
+    assert again.token == logged_in.token and again.user == logged_in.user
 
 
 async def test_same_user_retries_change_nothing_and_are_recorded_once(login: LoginService, service: Service) -> None:

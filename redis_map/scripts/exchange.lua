@@ -4,7 +4,7 @@
 -- outcomes), audit() and unwatch().
 -- KEYS[1]  the session hash; KEYS[2], KEYS[3] the audit stream and deadline set (absent on a
 --          Cluster: the caller records); KEYS[4] a record to write with the exchange (optional)
--- ARGV     code, code_hash, login (what to keep; '' when it is made from the user: ask first),
+-- ARGV     code, code_hash, login (what to keep),
 --          grace_ms, channel, uuid, publish command ('PUBLISH', or 'SPUBLISH' on a Cluster), ip,
 --          cursor_hash; with KEYS[4]: the record's ttl_ms, its field count n, n field-value pairs,
 --          then its audit entry's field-value pairs (the user's sub is added to both, and the
@@ -14,8 +14,6 @@
 --          code), announced as gone, and audited;
 --          {'same', kept login, sub, name, picture} when the code was already exchanged (a retry
 --          whose first answer was lost, or a racing copy);
---          {'sign', sub, name, picture} when the code would be exchanged but no login was given:
---          nothing changed (the caller makes the login for this user and calls again);
 --          {'refused'} when the session is gone, the cursor or the code is wrong, or the session
 --          is not confirmed.
 local key = KEYS[1]
@@ -35,9 +33,6 @@ if status == S.EXCHANGED then
 end
 if status ~= S.CONFIRMED or fields[2] ~= code then
   return {'refused'}
-end
-if login == '' then
-  return {'sign', sub, name, picture}
 end
 redis.call('HDEL', key, 'code')
 redis.call('HSET', key, 'status', S.EXCHANGED, 'code_hash', code_hash, 'login', login)
