@@ -44,7 +44,7 @@ from redis_map.connection.script import Script
 from runtime.process import event_loop_factory
 
 #: Redis round trips a first-party login makes with the abuse limits on (README, "Performance", item 5)
-LOGIN_ROUND_TRIPS = 12
+LOGIN_ROUND_TRIPS = 11
 #: auth checks a first-party login makes (the scan's and the confirm's)
 LOGIN_AUTH_CALLS = 2
 #: RS256 signatures a first-party login makes (its login token)
