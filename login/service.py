@@ -131,10 +131,13 @@ class LoginService:
         # it, so the token is signed after the one round trip, and a retry signs the same token again.
         stamp = f"{int(time.time())} {new_token_id()}"
         exchanged = await self.hand_over(cursor, code, ip, stamp)
-        issued_at, _, token_id = exchanged.login.partition(" ")
-        token = self.tokens.issue(exchanged.user, int(issued_at), token_id)
-        expires_in = max(0, int(issued_at) + self.tokens.ttl - int(time.time()))
-        return Login(user=exchanged.user, token=token, expires_in=expires_in)
+        first, _, second = exchanged.login.partition(" ")
+        if second.count(".") == 2:
+            # "<expires at> <token>": kept by a version that stored the signed token (a retry across an upgrade).
+            token, expires_at = second, int(first)
+        else:
+            token, expires_at = self.tokens.issue(exchanged.user, int(first), second), int(first) + self.tokens.ttl
+        return Login(user=exchanged.user, token=token, expires_in=max(0, expires_at - int(time.time())))
 
     async def hand_over(self, cursor: Cursor, code: str, ip: str, keep: str, record: Record | None = None) -> Exchanged:
         """The confirmed session's one-time code exchanged, exactly once, for ``keep``, in one round trip.

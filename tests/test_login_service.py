@@ -151,6 +151,23 @@ async def test_an_exchange_is_one_round_trip_and_redis_never_holds_the_token(
     assert again.token == logged_in.token and again.user == logged_in.user
 
 
+async def test_a_retry_across_an_upgrade_gets_the_token_the_older_version_kept(
+    login: LoginService, service: Service
+) -> None:
+    session = await login.create(requester())
+    await login.scan(session.uuid, ALICE, IP)
+    await login.confirm(session.uuid, ALICE, IP)
+    code = (await service.store.read_for_cursor(session.cursor)).code
+    assert code is not None
+    first = await login.exchange(session.cursor, code, IP)
+    # As the version before kept it: the signed token itself, after when it expires.
+    older = login.tokens.issue(first.user)
+    expires_at = int(time.time()) + 100
+    await service.redis.hset(service.store.key(session.uuid), "login", f"{expires_at} {older}")
+    again = await login.exchange(session.cursor, code, IP)
+    assert again.token == older and 98 <= again.expires_in <= 100
+
+
 async def test_same_user_retries_change_nothing_and_are_recorded_once(login: LoginService, service: Service) -> None:
     session = await login.create(requester())
     await login.scan(session.uuid, ALICE, IP)
