@@ -25,6 +25,7 @@ from login.service import LoginService
 from redis_map.limit_rules import Rate, RateLimits
 from runtime.composition import Service, open_service
 from runtime.settings import Settings
+from tests.redis_stats import command_calls
 
 ALICE, BOB = "Bearer demo:alice", "Bearer demo:bob"
 IP = "192.0.2.10"
@@ -134,8 +135,7 @@ async def test_an_exchange_is_one_round_trip_and_redis_never_holds_the_token(
         return session.cursor, code
 
     async def scripts_run() -> tuple[int, int]:
-        stats = await service.redis.info("commandstats")
-        return tuple(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+        return (await command_calls(service.redis, "evalsha"), await command_calls(service.redis, "eval"))
 
     await login.exchange(*await confirmed(), IP)  # the script loaded
     cursor, code = await confirmed()

@@ -16,6 +16,7 @@ from login.models import NewSession, Requester
 from redis_map.limit_rules import Rate, RateLimits
 from runtime.composition import Service, open_service
 from runtime.settings import Settings
+from tests.redis_stats import command_calls
 
 IP = "192.0.2.10"
 #: renders an IP may make in the tests' window
@@ -50,8 +51,7 @@ async def renders_counted(service: Service) -> int:
 
 async def scripts_run(service: Service) -> int:
     """The scripts the test's Redis has been sent (each a round trip: the read and the count are scripts)."""
-    stats = await service.redis.info("commandstats")
-    return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+    return await command_calls(service.redis, "evalsha", "eval")
 
 
 async def qr(service: Service, uuid: str) -> bytes:

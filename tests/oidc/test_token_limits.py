@@ -8,6 +8,7 @@ from oidc.clients import Client
 from redis_map.provider_limits import ENDPOINT_CLIENT, ENDPOINT_IP, SECRET_FAILURES, TokenCount
 from tests.oidc.conftest import code_for, parts, pkce, post_form, register
 from tests.oidc.test_token import TOKEN, assert_oauth_error, redeem
+from tests.redis_stats import command_calls
 from tests.service import Answer, Instance
 
 #: the address the tests' requests come from
@@ -18,12 +19,6 @@ def counters(service: Instance, client: Client) -> TokenCount:
     count = parts(service).limits.token_request(IP, client.client_id)
     assert count is not None
     return count
-
-
-async def calls(service: Instance, command: str) -> int:
-    """How many times Redis has run ``command`` (its own count, INFO commandstats)."""
-    stats = await service.redis.info("commandstats")
-    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
 async def grant_request(service: Instance, client: Client, secret: str, grant: str) -> tuple[dict[str, str], str]:
@@ -45,11 +40,11 @@ async def test_a_code_is_redeemed_and_its_request_counted_in_one_round_trip(prov
     code = await code_for(provider, client)
     warm = await redeem(provider, client.client_id, secret, await code_for(provider, client))  # scripts loaded
     assert warm.code == 200, warm.body
-    before = await calls(provider, "evalsha")
+    before = await command_calls(provider.redis, "evalsha")
     answer = await redeem(provider, client.client_id, secret, code)
     assert answer.code == 200, answer.body
     # One script: the redemption with the limits in it (counted apart, they were two scripts of their own more).
-    assert await calls(provider, "evalsha") - before == 1
+    assert await command_calls(provider.redis, "evalsha") - before == 1
     ip_key, _, client_key = count.keys
     assert await provider.redis.get(ip_key) == "2" and await provider.redis.get(client_key) == "2"  # both requests
     assert await provider.redis.pttl(ip_key) > 0 and await provider.redis.pttl(client_key) > 0
