@@ -68,6 +68,19 @@ async def test_probe_tells_a_process_kept_off_the_cpu_from_a_busy_one(probe: Loo
     assert probe.max_callback_wall >= STALL  # blocked in a system call: the wall-clock figure shows it
 
 
+async def test_a_jump_of_the_thread_clock_is_not_a_long_callback(
+    probe: LoopLagProbe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some VMs' thread CPU clock jumps by milliseconds between two reads while
+    # almost no time passes: the callback's CPU is capped at its wall-clock time.
+    jumped = [0.0]
+    monkeypatch.setattr(time, "thread_time", lambda thread_time=time.thread_time: thread_time() + jumped[0])
+    await run_then_tick(lambda seconds: jumped.__setitem__(0, seconds))
+    assert jumped[0] == STALL  # the clock jumped inside the callback...
+    assert probe.max_callback < STALL / 2  # ...which still took no time
+    assert probe.max_callback <= probe.max_callback_wall
+
+
 async def test_probe_measures_a_callback_that_blocks_the_loop(probe: LoopLagProbe) -> None:
     await run_then_tick(busy_for)
     assert probe.max_lag >= STALL - INTERVAL
