@@ -7,6 +7,11 @@ http://127.0.0.1:<port>`` on stderr and serves:
 - ``POST /wait?key=K``: parks on a plain per-key Future until ``POST /wake?key=K``;
 - ``GET /debug/stats?waiters=N&timeout=S``: like the service's, once N are parked.
 
+With ``--loop-probe`` it runs the service's loop-lag probe (``diagnostics.plugin.start_probe``) and its
+``/debug/stats`` answers the probe's figures and honours the service's flags (``reset=1``, ``callbacks=1/0``,
+``lateness=0/1``): on asyncio's loop, bare Tornado's longest callback under the same load, timed alike.  Without
+it, no probe: its CPU per request, the denominator of the benchmark's CPU ratios, pays no probe's timer.
+
 The benchmark's figures for the service are ratios to this one's.
 """
 
@@ -24,6 +29,8 @@ from tornado.log import enable_pretty_logging
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
+from diagnostics.loopprobe import LoopLagProbe
+from diagnostics.plugin import probe_stats, start_probe
 from runtime.process import LISTEN_BACKLOG, event_loop_factory, raise_fd_limit
 
 log = logging.getLogger("bench.reference")
@@ -75,8 +82,11 @@ class WakeHandler(RequestHandler):
 
 
 class StatsHandler(RequestHandler):
-    def initialize(self, parked: Parked) -> None:
+    """The parked count (once ``waiters`` are parked, bounded by ``timeout``), and the probe's figures if it runs."""
+
+    def initialize(self, parked: Parked, probe: LoopLagProbe | None = None) -> None:
         self.parked = parked
+        self.probe = probe
 
     async def get(self) -> None:
         wanted = int(self.get_query_argument("waiters", "0"))
@@ -84,7 +94,13 @@ class StatsHandler(RequestHandler):
         while len(self.parked.futures) < wanted:
             if not await self.parked.changed.wait(timeout=deadline):
                 break
-        self.finish({"waiters": len(self.parked.futures), "reached": len(self.parked.futures) >= wanted})
+        stats: dict[str, float | int | bool | str] = {
+            "waiters": len(self.parked.futures),
+            "reached": len(self.parked.futures) >= wanted,
+        }
+        if self.probe is not None:
+            stats.update(probe_stats(self.probe, lambda name: self.get_query_argument(name, None)))
+        self.finish(stats)
 
 
 async def listen_until_stopped(app: Application, port: int, name: str) -> None:
@@ -101,29 +117,35 @@ async def listen_until_stopped(app: Application, port: int, name: str) -> None:
     server.stop()
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, loop_probe: bool = False) -> None:
     parked = Parked()
+    probe = start_probe() if loop_probe else None
     app = Application(
         [
             (r"/hello", HelloHandler),
             (r"/wait", WaitHandler, dict(parked=parked)),
             (r"/wake", WakeHandler, dict(parked=parked)),
-            (r"/debug/stats", StatsHandler, dict(parked=parked)),
+            (r"/debug/stats", StatsHandler, dict(parked=parked, probe=probe)),
         ]
     )
-    await listen_until_stopped(app, port, "reference")
+    try:
+        await listen_until_stopped(app, port, "reference")
+    finally:
+        if probe is not None:
+            probe.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--event-loop", default="uvloop", help="uvloop or asyncio, as the service's --event-loop")
+    parser.add_argument("--loop-probe", action="store_true", help="run the service's loop probe (see above)")
     args = parser.parse_args()
     # Tornado's own logging, as main.py has: both servers log every request alike.
     enable_pretty_logging()
     raise_fd_limit()
     with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
-        runner.run(serve(args.port))
+        runner.run(serve(args.port, args.loop_probe))
 
 
 if __name__ == "__main__":

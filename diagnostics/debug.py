@@ -10,6 +10,7 @@ import sys
 
 from diagnostics.loopprobe import LoopLagProbe
 from diagnostics.parked import ParkedWaiters, parked_waiters
+from diagnostics.plugin import probe_stats
 from handlers.base import BaseHandler
 from login.errors import InvalidRequest
 from login.waiters import WaiterRegistry
@@ -46,15 +47,7 @@ class DebugStatsHandler(BaseHandler):
             "reached": reached,
             "pid": os.getpid(),
         }
-        stats.update(self.probe.as_json())
-        if self.get_query_argument("reset", "0") == "1":
-            self.probe.reset()
-        callbacks = self.get_query_argument("callbacks", None)
-        if callbacks is not None:
-            self.probe.time_callbacks(callbacks == "1")
-        lateness = self.get_query_argument("lateness", None)
-        if lateness is not None:
-            self.probe.time_lateness(lateness == "1")
+        stats.update(probe_stats(self.probe, lambda name: self.get_query_argument(name, None)))
         if self.get_query_argument("collect", "0") == "1":
             blocks = sys.getallocatedblocks()
             unreachable, seconds = collect_everything()

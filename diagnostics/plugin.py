@@ -12,6 +12,7 @@ root (``main.py``) starts the probe and adds these routes to the app::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tornado.routing import URLSpec
@@ -30,6 +31,25 @@ def start_probe(interval: float = INTERVAL) -> LoopLagProbe:
     probe = LoopLagProbe(interval)
     probe.start()
     return probe
+
+
+def probe_stats(probe: LoopLagProbe, flag: Callable[[str], str | None]) -> dict[str, float | int | str]:
+    """The probe's figures, then the request's flags applied to it: ``reset=1`` zeroes it, ``callbacks=1`` (``0``)
+    starts (stops) timing every callback, ``lateness=0`` (``1``) stops (starts) the lateness timer.
+
+    ``flag(name)`` is the query argument's value, or None if absent.  The service's ``/debug/stats`` and the
+    benchmark's bare-Tornado reference (``bench/reference.py --loop-probe``) both answer through this.
+    """
+    figures = probe.as_json()
+    if flag("reset") == "1":
+        probe.reset()
+    callbacks = flag("callbacks")
+    if callbacks is not None:
+        probe.time_callbacks(callbacks == "1")
+    lateness = flag("lateness")
+    if lateness is not None:
+        probe.time_lateness(lateness == "1")
+    return figures
 
 
 def routes(registry: WaiterRegistry, probe: LoopLagProbe) -> list[URLSpec]:
