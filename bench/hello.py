@@ -1,17 +1,19 @@
 """The ``hello`` job: closed-loop ``POST /hello`` on the bare-Tornado reference, on kept connections or shaped as
-the full logins are."""
+the full logins are; with ``time_callbacks`` (the reference on asyncio's loop with ``--loop-probe``), then the same
+load again with every callback timed, as the logins job does on the service."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.addresses import Addresses, fresh_connections
 from bench.client_tools import HOST
 from bench.closed_loop import closed_loop
 from bench.http import Connection, HTTPError
-from bench.logins import LOGIN_SHAPE
+from bench.logins import LOGIN_SHAPE, probed_loop, timed_rerun
 
 
 async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +29,7 @@ async def hello_job(job: dict[str, Any]) -> dict[str, Any]:
         return 1
 
     try:
-        return await closed_loop(job, one)
+        return await measured(job, one)
     finally:
         for conn in conns:
             conn.close()
@@ -58,6 +60,20 @@ async def hello_like_logins(job: dict[str, Any], addresses: Addresses) -> dict[s
         return len(LOGIN_SHAPE)
 
     await asyncio.gather(*(one(worker, []) for worker in range(job["concurrency"])))  # as the logins warm up
-    result = await closed_loop(job, one)
+    result = await measured(job, one)
     result["source_addresses"] = addresses.used
     return result
+
+
+async def measured(job: dict[str, Any], one: Callable[[int, list[float]], Awaitable[int]]) -> dict[str, Any]:
+    """The closed loop of ``one``; with ``time_callbacks``, the probe's figures over it, then the longest callback
+    of the same load run again (``bench.logins``: ``probed_loop``, ``timed_rerun``, as for the logins)."""
+    if not job.get("time_callbacks"):
+        return await closed_loop(job, one)  # no probe: the reference's CPU per request as ever
+    control = await Connection(HOST, job["port"]).open()
+    try:
+        result = await probed_loop(job, control, one)
+        result.update(await timed_rerun(job, control, one))
+        return result
+    finally:
+        control.close()

@@ -20,9 +20,43 @@ NUMBERED_USER_AUTH = "Bearer user-{}-{}"
 #: the stall measurement's run of full logins, as a share of the throughput run's
 STALL_SHARE = 0.5
 
+#: the longest single callback, as the loop probe gives it: in the loop thread's CPU time, in wall-clock time,
+#: and what it was
+CALLBACK_FIGURES = ("callback_max_ms", "callback_wall_max_ms", "callback_slowest")
+
 #: one login's requests on each of its connections, in order: the PC's (/uuid, the QR, /token), its
 #: long-poll's (two /wait) and the phone's (/scan, /confirm), interleaved as a login sends them
 LOGIN_SHAPE = ("pc", "pc", "poll", "phone", "poll", "phone", "pc")
+
+
+async def probed_loop(
+    job: dict[str, Any], control: Connection, one: Callable[[int, list[float]], Awaitable[int]]
+) -> dict[str, Any]:
+    """``closed_loop`` on a server running the loop probe, read over ``control``: the loop's figures and the
+    probe's over it.  With the job's ``time_callbacks``, every callback is timed from its end on (``timed_rerun``)."""
+    # Throughput without timing every callback (it costs CPU), and without
+    # the lateness timer when the job measures CPU against bare Tornado
+    # running no probe: its ticks wake an idle loop.
+    lateness = job.get("lateness", True)
+    await control.call("GET", f"/debug/stats?reset=1&lateness={int(lateness)}")
+    result = await closed_loop(job, one)
+    timing = int(bool(job.get("time_callbacks")))
+    probe = await control.call("GET", f"/debug/stats?reset=1&callbacks={timing}&lateness=1")
+    result.update({name: probe[name] for name in ("gc_max_ms", "gc_count", "loop_ticks")})
+    if lateness:
+        result.update({name: probe[name] for name in ("loop_lag_max_ms", "loop_busy_max_ms", "loop_stalls")})
+    return result
+
+
+async def timed_rerun(
+    job: dict[str, Any], control: Connection, one: Callable[[int, list[float]], Awaitable[int]]
+) -> dict[str, Any]:
+    """After ``probed_loop`` with ``time_callbacks``: the same load again for STALL_SHARE of the duration, every
+    callback timed (on asyncio's loop); the longest callback's figures (CALLBACK_FIGURES), timing then stopped."""
+    progress(f"{job['label']}: timing every callback")
+    await closed_loop(dict(job, duration=job["duration"] * STALL_SHARE), one)
+    probe = await control.call("GET", "/debug/stats?callbacks=0")
+    return {name: probe[name] for name in CALLBACK_FIGURES}
 
 
 def refuse_rate_limited(status: int, what: str) -> None:
@@ -166,37 +200,17 @@ async def login_loop(
         await asyncio.gather(*(one(worker, []) for worker in range(concurrency)))
         wakes.clear()
         logins[0] = 0
-        # Throughput first, without timing every callback (it costs CPU), and
-        # without the lateness timer when the job measures CPU against bare
-        # Tornado, which runs no probe: its ticks wake an idle loop...
-        lateness = job.get("lateness", True)
-        await control.call("GET", f"/debug/stats?reset=1&lateness={int(lateness)}")
-        result = await closed_loop(job, one)
-        probe = await control.call("GET", "/debug/stats?reset=1&callbacks=1&lateness=1")
+        result = await probed_loop(job, control, one)
         result.update(
             logins=logins[0],
             logins_per_s=logins[0] / result["seconds"],
             server_cpu_ms_per_login=result["server_cpu_ms_per_request"] * result["requests"] / max(1, logins[0]),
             wait=summary(wakes),
-            gc_max_ms=probe["gc_max_ms"],
-            gc_count=probe["gc_count"],
-            loop_ticks=probe["loop_ticks"],
         )
-        if lateness:
-            result.update({name: probe[name] for name in ("loop_lag_max_ms", "loop_busy_max_ms", "loop_stalls")})
         if addresses is not None:
             result["source_addresses"] = addresses.used
-        if not job.get("time_callbacks"):
-            return result
-        # ...then the same load again for the longest callback.
-        progress(f"{job['label']}: timing every callback")
-        await closed_loop(dict(job, duration=job["duration"] * STALL_SHARE), one)
-        probe = await control.call("GET", "/debug/stats?callbacks=0")
-        result.update(
-            callback_max_ms=probe["callback_max_ms"],
-            callback_slowest=probe["callback_slowest"],
-            callback_wall_max_ms=probe["callback_wall_max_ms"],
-        )
+        if job.get("time_callbacks"):
+            result.update(await timed_rerun(job, control, one))
         return result
     finally:
         for conns in kept:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.client_tools import APP_AUTH, HOST, PROGRESS_EVERY, every, gather_bounded, progress, summary
 from bench.http import Connection, HTTPError
+from bench.logins import CALLBACK_FIGURES
 from bench.procs import cpu_seconds, rss_bytes
 
 #: connections opened at once while parking (the servers' listen backlog is 128)
@@ -104,7 +105,8 @@ async def park_and_wake(
 
     With ``pid`` (the waiting server's), its RSS is read once the sessions
     exist and again once all are parked: the difference is the parking's.
-    With ``time_callbacks`` (a service on asyncio's loop), the server times
+    With ``time_callbacks`` (a server on asyncio's loop with the loop probe:
+    the service, or the reference with ``--loop-probe``), the server times
     every callback while the waiters park: the longest is the burst's.
     """
     setup = [await Connection(HOST, wait_port).open() for _ in range(CREATE_CONCURRENCY)]
@@ -118,7 +120,7 @@ async def park_and_wake(
     if pid is not None:
         result["rss_before"] = rss_bytes(pid)
     try:
-        # The service's probe from here on: its figures are the parking's and the waking's.
+        # The server's probe (if it runs one) from here on: its figures are the parking's and the waking's.
         before = await control.call("GET", "/debug/stats?reset=1" + ("&callbacks=1" if time_callbacks else ""))
         started = time.perf_counter()
 
@@ -135,7 +137,7 @@ async def park_and_wake(
             raise HTTPError(f"{label}: only {stats['waiters']} of {n} waiters parked")
         result["park_seconds"] = time.perf_counter() - started
         result["parked"] = stats["waiters"]
-        if "allocated_blocks" in stats:  # the service's heap: what its collector policy allows per connection
+        if "allocated_blocks" in stats:  # a probe's heap count: what the collector policy allows per connection
             result["blocks_per_waiter"] = (stats["allocated_blocks"] - before["allocated_blocks"]) / n
         if pid is not None:
             # As ever, read once all are counted parked (the tail of their reads still to come).
@@ -144,8 +146,7 @@ async def park_and_wake(
             result["settle_seconds"] = await settled(pid)
         if time_callbacks:
             burst = await control.call("GET", "/debug/stats?callbacks=0")
-            timed = ("callback_max_ms", "callback_wall_max_ms", "callback_slowest")
-            result.update({name: burst[name] for name in timed})
+            result.update({name: burst[name] for name in CALLBACK_FIGURES})
             result["parking_gc_max_ms"] = burst["gc_max_ms"]
 
         # The client's own heap now holds N connections: a full collection of it would take as
@@ -171,7 +172,7 @@ async def park_and_wake(
         waker.close()
         result["wake"] = latencies
         after = await control.call("GET", "/debug/stats")
-        if "gc_max_ms" in after:  # the service's probe: was a wake-up's tail a garbage collection?
+        if "gc_max_ms" in after:  # a probe's figures: was a wake-up's tail a garbage collection?
             result["gc_max_ms"] = after["gc_max_ms"]
             result["gc_count"] = after["gc_count"]
             result["gc_max_generation"] = after.get("gc_max_generation")
