@@ -1,5 +1,5 @@
 """The ``oidc_logins`` job: closed-loop whole logins of a site through the OpenID provider, from ``/authorize``
-to ``/userinfo``, as a registered client."""
+to ``/userinfo``, as a registered client; and the registering of those clients (sites), done by the conductor."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import itertools
 import json
 import re
 import secrets
+import subprocess
+import sys
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.http import HTTPError
 from bench.logins import LoginSteps, login_loop
+from bench.procs import ROOT
 
 #: the OpenID login's PKCE verifier (one for the whole run: its cost is the server's S256, not the client's)
 OIDC_VERIFIER = secrets.token_urlsafe(48)
@@ -62,3 +65,30 @@ async def oidc_login(job: dict[str, Any], steps: LoginSteps) -> None:
 async def oidc_logins_job(job: dict[str, Any]) -> dict[str, Any]:
     """Whole logins of a site through the OpenID provider, from /authorize to UserInfo."""
     return await login_loop(job, oidc_login)
+
+
+def register_sites(redis_url: str, namespace: str, count: int) -> list[dict[str, str]]:
+    """``count`` confidential OpenID clients (sites) for the OIDC logins, registered as an operator would.
+
+    Several, as the token endpoint limits each client's requests (``ENDPOINT_CLIENT`` a minute): the
+    logins are spread over them, as over the sites of a real deployment.
+    """
+    redirect_uri = "https://bench.example/callback"
+    command = [
+        sys.executable, "main.py", "clients", "add", "--redirect-uri", redirect_uri,
+        f"--redis-url={redis_url}", f"--namespace={namespace}", "--json", "--name",
+    ]  # fmt: skip
+    pipe = subprocess.PIPE
+    adding = [
+        subprocess.Popen([*command, f"Benchmark site {index}"], cwd=ROOT, text=True, stdout=pipe, stderr=pipe)
+        for index in range(count)
+    ]
+    clients = []
+    for process in adding:
+        out, err = process.communicate(timeout=60)
+        if process.returncode != 0:
+            raise RuntimeError(f"registering the benchmark's clients failed: {err.strip()}")
+        client = json.loads(out)
+        secret = client["client_secret"]
+        clients.append({"client_id": client["client_id"], "client_secret": secret, "redirect_uri": redirect_uri})
+    return clients

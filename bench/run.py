@@ -8,12 +8,9 @@ runs in its own client process (``bench.client``).  The command line is ``bench/
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import secrets
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -25,7 +22,10 @@ import redis
 
 from bench.capacity import QUICK as QUICK_CAPACITY
 from bench.capacity import Capacity, measure
-from bench.procs import ROOT, Server, run_client
+from bench.oidc_logins import register_sites
+from bench.procs import Server, run_client
+from bench.stdloop import ASYNCIO_LOOP_SHARE as ASYNCIO_LOOP_SHARE  # drivers import it from here, as before
+from bench.stdloop import parking_bursts, timed_logins, timed_reference
 from bench.targets import evaluate, login_cpu_ratio, median_round, oidc_cpu_ratio
 from redis_map import EmbeddedRedis
 from runtime.http import MAX_CONNECTIONS_PER_IP
@@ -44,8 +44,6 @@ QUICK_FLOOR_BELOW = 5.0
 QUICK_FLOOR_CALLS = 20
 #: what a run measuring CPU against bare Tornado asks of the service's probe: no lateness timer
 CPU_RUN = {"lateness": False}
-#: the asyncio-loop run of full logins (throughput, then every callback timed) is this long, of --duration
-ASYNCIO_LOOP_SHARE = 0.5
 
 
 @dataclass
@@ -130,8 +128,12 @@ class Bench:
             env or SERVICE_ENV,
         )
 
-    def reference(self) -> Server:
-        return Server("reference", ["-m", "bench.reference", f"--event-loop={self.config.event_loop}"], self.log_dir)
+    def reference(self, name: str = "reference", event_loop: str = "", *, loop_probe: bool = False) -> Server:
+        """Bare Tornado; with ``loop_probe``, running the service's loop probe (not for CPU comparisons)."""
+        argv = ["-m", "bench.reference", f"--event-loop={event_loop or self.config.event_loop}"]
+        if loop_probe:
+            argv.append("--loop-probe")
+        return Server(name, argv, self.log_dir)
 
     def park(
         self, kind: str, server: Server, n: int, wake_port: int | None = None, *, time_callbacks: bool = False
@@ -205,30 +207,8 @@ class Bench:
         return {"address_block": self.address_blocks}
 
     def register_clients(self, count: int) -> list[dict[str, str]]:
-        """``count`` confidential OpenID clients (sites) for the OIDC logins, registered as an operator would.
-
-        Several, as the token endpoint limits each client's requests (``ENDPOINT_CLIENT`` a minute): the
-        logins are spread over them, as over the sites of a real deployment.
-        """
-        redirect_uri = "https://bench.example/callback"
-        command = [
-            sys.executable, "main.py", "clients", "add", "--redirect-uri", redirect_uri,
-            f"--redis-url={self.redis_url}", f"--namespace={self.namespace}", "--json", "--name",
-        ]  # fmt: skip
-        pipe = subprocess.PIPE
-        adding = [
-            subprocess.Popen([*command, f"Benchmark site {index}"], cwd=ROOT, text=True, stdout=pipe, stderr=pipe)
-            for index in range(count)
-        ]
-        clients = []
-        for process in adding:
-            out, err = process.communicate(timeout=60)
-            if process.returncode != 0:
-                raise RuntimeError(f"registering the benchmark's clients failed: {err.strip()}")
-            client = json.loads(out)
-            secret = client["client_secret"]
-            clients.append({"client_id": client["client_id"], "client_secret": secret, "redirect_uri": redirect_uri})
-        return clients
+        """``count`` confidential OpenID clients (sites) for the OIDC logins (``bench.oidc_logins.register_sites``)."""
+        return register_sites(self.redis_url, self.namespace, count)
 
     @contextmanager
     def auth_server(self) -> Iterator[None]:
@@ -247,10 +227,8 @@ class Bench:
                 with self.service("service") as service:
                     ours = self.park("service", service, n)
                 parked.append({"n": n, "service": ours, "reference": bare})
-            # The longest single callback while the largest N park, timed on asyncio's own loop (same code).
-            n = self.config.sizes[-1]
-            with self.service("service-asyncio", event_loop="asyncio") as service:
-                parked[-1]["asyncio_loop"] = self.park("service", service, n, time_callbacks=True)
+            # The longest single callback while the largest N park, timed on asyncio's own loop, and bare Tornado's.
+            parked[-1].update(parking_bursts(self, self.config.sizes[-1]))
             results["parked"] = parked
 
             with self.service("service-a") as first, self.service("service-b") as second:
@@ -262,25 +240,19 @@ class Bench:
             # As the first-party logins: limits on, every login a new PC and phone; one site per PC.
             sites = {"clients": self.register_clients(self.config.concurrency)}
             results["cpu_rounds"] = rounds = [self.cpu_round(sites) for _ in range(self.config.rounds)]
-            # The longest single callback, timed on asyncio's own loop (same code):
-            # uvloop runs callbacks in C, where they cannot be timed one by one.
-            with self.service("service-asyncio", event_loop="asyncio", env=LOGIN_ENV) as service:
-                stdloop = self.loop(
-                    "logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=self.spread()
-                )
+            # The longest single callback, timed on asyncio's own loop, and bare Tornado's under the same load.
+            stdloop = timed_logins(self, "logins", "service-asyncio", self.spread())
+            stdloop_reference = timed_reference(self)
             first_party = median_round(rounds, login_cpu_ratio)
             results["full_login"] = {
                 "service": first_party["logins"],
                 "reference": first_party["reference"],
                 "reference_kept_alive": hello_kept_alive,
                 "asyncio_loop": stdloop,
+                "reference_asyncio_loop": stdloop_reference,
                 "floor": self.floor(),
             }
-            with self.service("service-oidc-asyncio", event_loop="asyncio", env=LOGIN_ENV) as service:
-                timed = {**sites, **self.spread()}
-                oidc_stdloop = self.loop(
-                    "oidc_logins", service, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=timed
-                )
+            oidc_stdloop = timed_logins(self, "oidc_logins", "service-oidc-asyncio", {**sites, **self.spread()})
             site = median_round(rounds, oidc_cpu_ratio)
             results["oidc_login"] = {
                 "service": site["oidc_logins"],

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from bench.http import Connection
+from tests.procs import Process
+
 ROOT = Path(__file__).resolve().parent.parent
 #: longest the quick run may take, with room for a machine busy with other work
 BENCH_TIMEOUT = 300
@@ -33,6 +36,12 @@ REQUESTS_PER_LOGIN = 7
 REQUESTS_PER_OIDC_LOGIN = 10
 #: the single callbacks, timed on the run on asyncio's own loop
 CALLBACKS = ("callback_max_ms", "callback_wall_max_ms")
+#: what the bare-Tornado reference logs once it listens
+REFERENCE_LISTENING = r"reference listening on http://127\.0\.0\.1:(\d+)"
+#: requests the reference answers while its callbacks are timed
+TIMED_REQUESTS = 20
+#: what the reference's /debug/stats answers without --loop-probe: the parked count alone
+UNPROBED_STATS = {"waiters", "reached"}
 
 
 def numbers(value: Any, path: str = "") -> dict[str, float]:
@@ -90,10 +99,12 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     assert parked["service"]["blocks_per_waiter"] > 0
     assert parked["service"]["full_collection"]["collect_ms"] > 0  # the backstop's cost, measured after waking
     assert parked["service"]["loop_lag_max_ms"] >= parked["service"]["loop_busy_max_ms"] >= 0
-    # The parking burst again on asyncio's loop, every callback timed.
-    burst = parked["asyncio_loop"]
-    assert burst["parked"] == 100 and "wake" not in burst
-    assert set(CALLBACKS) <= burst.keys() and burst["callback_max_ms"] > 0 and burst["parking_gc_max_ms"] >= 0
+    # The parking burst again on asyncio's loop, every callback timed: the service's, and bare Tornado's alike.
+    for run in ("asyncio_loop", "reference_asyncio_loop"):
+        burst = parked[run]
+        assert burst["parked"] == 100 and "wake" not in burst
+        assert set(CALLBACKS) <= burst.keys() and burst["parking_gc_max_ms"] >= 0
+        assert burst["callback_max_ms"] > 0 and burst["callback_wall_max_ms"] > 0
     assert set(WAKE) <= results["cross_process"]["service"]["wake"].keys()
     assert set(results["cross_process"]["ratios"]) == {"wake_p50", "wake_p99"}
     login = results["full_login"]
@@ -102,6 +113,13 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     assert login["asyncio_loop"]["callback_max_ms"] > 0  # callbacks were timed there
     # The CPU run had no lateness timer (no tick woke its loop); the asyncio-loop run had it.
     assert login["service"]["loop_ticks"] == 0 and login["asyncio_loop"]["loop_ticks"] > 0
+    # Bare Tornado on asyncio's loop with the same probe and the logins' traffic shape: the same-run reference for
+    # the longest callback.  The CPU comparisons' reference ran no probe (no probe figure in its result).
+    timed_bare = login["reference_asyncio_loop"]
+    assert set(PROBE) | set(CALLBACKS) <= timed_bare.keys() and timed_bare["loop_ticks"] > 0
+    assert timed_bare["callback_max_ms"] > 0 and timed_bare["callback_wall_max_ms"] > 0
+    assert timed_bare["requests"] % REQUESTS_PER_LOGIN == 0 and timed_bare["requests"] > 0
+    assert not set(PROBE) & login["reference"].keys()
     for run in ("service", "asyncio_loop"):  # the probe saw the logins' collections either way
         assert login[run]["gc_count"] >= 1 and 0 < login[run]["gc_max_ms"] < GC_BOUND_MS
     logins = login["service"]["logins"]
@@ -159,3 +177,56 @@ def test_quick_benchmark_writes_every_figure(redis_url: str, tmp_path: Path) -> 
     not_finite = [path for path, value in figures.items() if not math.isfinite(value)]
     assert not not_finite, not_finite
     assert all(figures[f".parked[0].{side}.rss_parked"] > 0 for side in ("service", "reference"))
+
+
+def start_reference(*options: str) -> tuple[Process, int]:
+    """``python -m bench.reference`` on asyncio's loop with ``options``; the process and its port once it listens."""
+    argv = [sys.executable, "-m", "bench.reference", "--port=0", "--event-loop=asyncio", *options]
+    process = Process(argv, name="reference", cwd=ROOT)
+    return process, int(process.wait_for_line(REFERENCE_LISTENING).group(1))
+
+
+async def hellos(conn: Connection, count: int) -> None:
+    for _ in range(count):
+        status, _ = await conn.request("POST", "/hello")
+        assert status == 200
+
+
+async def test_the_reference_with_loop_probe_times_its_callbacks_as_the_service_does() -> None:
+    process, port = start_reference("--loop-probe")
+    conn, poll = Connection("127.0.0.1", port), Connection("127.0.0.1", port)
+    try:
+        await conn.open()
+        started = await conn.call("GET", "/debug/stats?reset=1&callbacks=1")
+        assert started["callback_timing"] is True and started["lateness_timing"] is True
+        await hellos(conn, TIMED_REQUESTS)
+        timed = await conn.call("GET", "/debug/stats?callbacks=0&lateness=0")
+        assert timed["callback_max_ms"] > 0 and timed["callback_wall_max_ms"] > 0 and timed["callback_slowest"]
+        assert timed["loop_ticks"] > 0  # the lateness timer ran until this request stopped it
+        # Stopped and zeroed: more requests are no longer timed, and no tick runs.
+        await conn.call("GET", "/debug/stats?reset=1")
+        await hellos(conn, TIMED_REQUESTS)
+        stopped = await conn.call("GET", "/debug/stats")
+        assert stopped["callback_max_ms"] == 0 and stopped["loop_ticks"] == 0 and stopped["lateness_timing"] is False
+        # ?waiters=N still waits until N are parked.
+        (await poll.open()).send("POST", "/wait?key=k")
+        parked = await conn.call("GET", "/debug/stats?waiters=1&timeout=10")
+        assert parked["reached"] is True and parked["waiters"] == 1 and "callback_max_ms" in parked
+    finally:
+        conn.close()
+        poll.close()
+        process.stop()
+
+
+async def test_the_reference_without_loop_probe_runs_no_probe() -> None:
+    process, port = start_reference()
+    conn = Connection("127.0.0.1", port)
+    try:
+        await conn.open()
+        asked = await conn.call("GET", "/debug/stats?reset=1&callbacks=1&lateness=1")
+        await hellos(conn, TIMED_REQUESTS)
+        read = await conn.call("GET", "/debug/stats")
+        assert asked.keys() == read.keys() == UNPROBED_STATS  # the flags ignored: nothing timed, no timer
+    finally:
+        conn.close()
+        process.stop()
