@@ -128,11 +128,9 @@ class Bench:
             env or SERVICE_ENV,
         )
 
-    def reference(self, name: str = "reference", event_loop: str = "", *, loop_probe: bool = False) -> Server:
-        """Bare Tornado; with ``loop_probe``, running the service's loop probe (not for CPU comparisons)."""
-        argv = ["-m", "bench.reference", f"--event-loop={event_loop or self.config.event_loop}"]
-        if loop_probe:
-            argv.append("--loop-probe")
+    def reference(self, name: str = "reference", event_loop: str = "", extra: Sequence[str] = ()) -> Server:
+        """Bare Tornado; ``extra`` options (``--loop-probe``, ``--collector``) are not for CPU comparisons."""
+        argv = ["-m", "bench.reference", f"--event-loop={event_loop or self.config.event_loop}", *extra]
         return Server(name, argv, self.log_dir)
 
     def park(

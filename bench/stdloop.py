@@ -5,7 +5,10 @@ uvloop runs callbacks in C, where they cannot be timed one by one, so these
 runs use asyncio's loop (same code).  The servers' thread clock, which the
 probe reads around each callback, sometimes jumps on a shared VM: bare
 Tornado timed by the same probe under the same load shows how long a
-callback doing no work of ours can read there.
+callback doing no work of ours can read there.  It runs the service's
+garbage-collector policy too (``--collector``): without it, its longest
+callback is CPython's full collection of a heap of parked requests (hundreds
+of milliseconds at 15,000), which the service's policy does not run.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench.run import Bench
 
+#: bare Tornado as the timed runs' reference: the service's loop probe and garbage-collector policy
+TIMED_REFERENCE = ("--loop-probe", "--collector")
 #: the asyncio-loop runs of logins (throughput, then every callback timed) are this long, of --duration
 ASYNCIO_LOOP_SHARE = 0.5
 
 
 def parking_bursts(bench: Bench, n: int) -> dict[str, dict[str, Any]]:
-    """``n`` waiters parked on the service, then on bare Tornado (``--loop-probe``), every callback timed."""
+    """``n`` waiters parked on the service, then on bare Tornado (TIMED_REFERENCE), every callback timed."""
     with bench.service("service-asyncio", event_loop="asyncio") as service:
         ours = bench.park("service", service, n, time_callbacks=True)
-    with bench.reference("reference-asyncio", event_loop="asyncio", loop_probe=True) as reference:
+    with bench.reference("reference-asyncio", "asyncio", TIMED_REFERENCE) as reference:
         bare = bench.park("reference", reference, n, time_callbacks=True)
     return {"asyncio_loop": ours, "reference_asyncio_loop": bare}
 
@@ -38,7 +43,7 @@ def timed_logins(bench: Bench, job: str, name: str, extra: dict[str, Any]) -> di
 
 
 def timed_reference(bench: Bench) -> dict[str, Any]:
-    """Bare Tornado (``--loop-probe``) sent the full logins' traffic shape (``hello`` with an address block), as
+    """Bare Tornado (TIMED_REFERENCE) sent the full logins' traffic shape (``hello`` with an address block), as
     ``timed_logins`` runs them: the same-run reference for their longest callback."""
-    with bench.reference("reference-asyncio", event_loop="asyncio", loop_probe=True) as reference:
+    with bench.reference("reference-asyncio", "asyncio", TIMED_REFERENCE) as reference:
         return bench.loop("hello", reference, time_callbacks=True, share=ASYNCIO_LOOP_SHARE, extra=bench.spread())

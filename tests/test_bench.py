@@ -210,8 +210,9 @@ async def test_the_reference_with_loop_probe_times_its_callbacks_as_the_service_
         assert stopped["callback_max_ms"] == 0 and stopped["loop_ticks"] == 0 and stopped["lateness_timing"] is False
         # ?waiters=N still waits until N are parked.
         (await poll.open()).send("POST", "/wait?key=k")
-        parked = await conn.call("GET", "/debug/stats?waiters=1&timeout=10")
+        parked = await conn.call("GET", "/debug/stats?waiters=1&timeout=10&frozen=1")
         assert parked["reached"] is True and parked["waiters"] == 1 and "callback_max_ms" in parked
+        assert parked["gc_frozen"] == 0  # CPython's own collector, unless asked (--collector)
     finally:
         conn.close()
         poll.close()
@@ -227,6 +228,19 @@ async def test_the_reference_without_loop_probe_runs_no_probe() -> None:
         await hellos(conn, TIMED_REQUESTS)
         read = await conn.call("GET", "/debug/stats")
         assert asked.keys() == read.keys() == UNPROBED_STATS  # the flags ignored: nothing timed, no timer
+    finally:
+        conn.close()
+        process.stop()
+
+
+async def test_the_reference_with_collector_runs_the_services_collector_policy() -> None:
+    process, port = start_reference("--loop-probe", "--collector")
+    conn = Connection("127.0.0.1", port)
+    try:
+        await conn.open()
+        assert "gc_frozen" not in await conn.call("GET", "/debug/stats")  # counting them walks them: when asked
+        stats = await conn.call("GET", "/debug/stats?frozen=1")
+        assert stats["gc_frozen"] > 0  # start-up's objects frozen, as the service's collector policy does
     finally:
         conn.close()
         process.stop()
