@@ -244,3 +244,16 @@ async def test_the_reference_with_collector_runs_the_services_collector_policy()
     finally:
         conn.close()
         process.stop()
+
+
+def test_clock_jumps_times_a_fixed_workload_and_describes_its_slowest_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.clock_jumps", "0.3"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["runs"] > 100  # ~0.05 ms a run: thousands in 0.3 s
+    assert 0 < figures["median_ms"] <= figures["p999_ms"] <= figures["max_ms"]
+    for run in figures["slowest"]:  # only runs over 2 ms of thread CPU are described
+        assert run["cpu_ms"] > 2 and run["cpu_ms"] <= figures["max_ms"]
+        assert {"wall_ms", "page_faults", "preempted"} <= run.keys()
