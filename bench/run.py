@@ -24,7 +24,6 @@ from bench.capacity import QUICK as QUICK_CAPACITY
 from bench.capacity import Capacity, measure
 from bench.oidc_logins import register_sites
 from bench.procs import Server, run_client
-from bench.stdloop import ASYNCIO_LOOP_SHARE as ASYNCIO_LOOP_SHARE  # drivers import it from here, as before
 from bench.stdloop import parking_bursts, timed_logins, timed_reference
 from bench.targets import evaluate, login_cpu_ratio, median_round, oidc_cpu_ratio
 from redis_map import EmbeddedRedis
@@ -204,10 +203,6 @@ class Bench:
         self.address_blocks += 1
         return {"address_block": self.address_blocks}
 
-    def register_clients(self, count: int) -> list[dict[str, str]]:
-        """``count`` confidential OpenID clients (sites) for the OIDC logins (``bench.oidc_logins.register_sites``)."""
-        return register_sites(self.redis_url, self.namespace, count)
-
     @contextmanager
     def auth_server(self) -> Iterator[None]:
         """The auth server runs (and ``auth_url`` names it) for the block."""
@@ -236,7 +231,7 @@ class Bench:
             with self.reference() as reference:
                 hello_kept_alive = self.loop("hello", reference)
             # As the first-party logins: limits on, every login a new PC and phone; one site per PC.
-            sites = {"clients": self.register_clients(self.config.concurrency)}
+            sites = {"clients": register_sites(self.redis_url, self.namespace, self.config.concurrency)}
             results["cpu_rounds"] = rounds = [self.cpu_round(sites) for _ in range(self.config.rounds)]
             # The longest single callback, timed on asyncio's own loop, and bare Tornado's under the same load.
             stdloop = timed_logins(self, "logins", "service-asyncio", self.spread())
