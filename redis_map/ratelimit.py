@@ -94,8 +94,9 @@ class RateLimiter:
 
     async def check_qr_render(self, ip: str) -> None:
         """One QR image rendered for ``ip``, counted on its own (one served from the cache is free)."""
-        if self.limits is not None:
-            await self._count("qr_ip", self.limits.qr_ip, ip)
+        count = self.qr_render(ip)
+        if count is not None:
+            await count.check()
 
     async def check_action(self, ip: str) -> None:
         """One app action from ``ip``, before its credential is checked."""
