@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,6 +34,10 @@ from runtime.settings_reader import build_parser, command_settings
 
 #: the service's options the command reads: where the keys are, and the lifetimes of what they sign
 KEY_OPTIONS = options_named("redis-url", "redis-cluster", "namespace", "token-ttl", "access-token-ttl")
+
+
+#: a kid as written: the key's RFC 7638 SHA-256 thumbprint, 43 base64url characters
+KID_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class CommandError(Exception):
@@ -65,6 +70,16 @@ def parser() -> argparse.ArgumentParser:
     )
     doing.add_argument("--force", action="store_true", help="remove: even the key signing now")
     return parse
+
+
+def dash_kids(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``argv`` without the kids that begin with ``-``, and those kids.
+
+    One thumbprint in 64 begins with ``-``; argparse would read it as an unknown option (or ``-h...`` as help).
+    No option of the command has a kid's shape, so such a token can only be a kid.
+    """
+    kids = [arg for arg in argv if arg.startswith("-") and KID_SHAPE.fullmatch(arg)]
+    return [arg for arg in argv if arg not in kids], kids
 
 
 def _when(stamp: float) -> str:
@@ -133,8 +148,13 @@ async def prune(store: SigningKeyStore, keys: KeySet, now: float, out: TextIO) -
 
 def run(argv: Sequence[str], environ: Mapping[str, str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """The ``keys`` command; its exit status."""
+    rest, kids = dash_kids(argv)
     try:
-        args, settings = command_settings(parser(), argv, environ, KEY_OPTIONS)
+        args, settings = command_settings(parser(), rest, environ, KEY_OPTIONS)
+        if kids:
+            if args.kid or len(kids) > 1:
+                raise SettingsError("one KID at most")
+            args.kid = kids[0]
     except SettingsError as exc:
         print(f"keys: {exc}", file=err)
         return 2

@@ -67,6 +67,15 @@ async def test_the_key_signing_now_is_not_removed_without_force(
     assert status == 1 and "no key" in err
 
 
+async def test_a_kid_beginning_with_a_dash_is_read_as_the_kid(redis_url: str, namespace: str) -> None:
+    """One thumbprint in 64 begins with '-': argparse alone took it for an unknown option (or '-h...' for help)."""
+    for kid in ("-" + "A" * 42, "-h" + "A" * 41, "--j" + "A" * 40):
+        status, _, err = await keys(redis_url, namespace, "remove", kid)
+        assert status == 1 and f"no key {kid!r}" in err, err
+    status, _, err = await keys(redis_url, namespace, "remove", "-" + "A" * 42, "-" + "B" * 42)
+    assert status == 2 and "one KID at most" in err, err
+
+
 async def test_an_emergency_rotation_then_removing_the_compromised_key(
     redis_url: str, namespace: str, service: Instance
 ) -> None:
