@@ -10,7 +10,6 @@ from http.client import responses
 from types import TracebackType
 from typing import Any
 
-import tornado
 from tornado.httputil import HTTPHeaders, format_timestamp
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
@@ -39,8 +38,6 @@ _HTTP_ERRORS: dict[int, type[LoginError]] = {404: NotFound, 405: MethodNotAllowe
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 
-#: the Server header Tornado's own clear() sets
-SERVER = f"TornadoServer/{tornado.version}"
 _date: tuple[int, str] = (0, format_timestamp(0))
 
 
@@ -58,10 +55,10 @@ class LoginErrorHandler(RequestHandler):
 
     def clear(self) -> None:
         """Tornado's ``clear()`` (the default headers, then ``set_default_headers``), its ``Date`` formatted
-        once a second rather than for every answer."""
-        self._headers = HTTPHeaders(
-            {"Server": SERVER, "Content-Type": "text/html; charset=UTF-8", "Date": http_date(time.time())}
-        )
+        once a second rather than for every answer, and without its ``Server`` header: the server's name and
+        version tell a client nothing it needs and a scanner what to try (``HttpPolicy.secure`` takes it off
+        the answers of Tornado's own handlers)."""
+        self._headers = HTTPHeaders({"Content-Type": "text/html; charset=UTF-8", "Date": http_date(time.time())})
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200

@@ -1,4 +1,5 @@
-"""Every answer's default headers: Tornado's, its ``Date`` formatted once a second (``handlers.base.http_date``)."""
+"""Every answer's default headers: Tornado's, its ``Date`` formatted once a second (``handlers.base.http_date``),
+no ``Server`` header."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from email.utils import parsedate_to_datetime
 
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine, format_timestamp
 from tornado.web import Application, RequestHandler
+from tornado.websocket import websocket_connect
 
 from handlers.base import BaseHandler, http_date
 from tests.service import Instance
@@ -37,6 +39,7 @@ def test_clear_leaves_what_tornados_clear_does() -> None:
     ours.clear()
     theirs = BaseHandler(Application(), request)
     RequestHandler.clear(theirs)
+    del theirs._headers["Server"]
     assert sorted(ours._headers.get_all()) == sorted(theirs._headers.get_all())  # the same second, almost surely
     assert ours._headers["Content-Type"] == "application/json; charset=utf-8"  # set_default_headers still ran
     assert (ours.get_status(), ours._reason, ours._write_buffer) == (200, "OK", [])
@@ -46,8 +49,27 @@ async def test_an_answers_date_is_now(service: Instance) -> None:
     before = int(time.time())
     answer = await service.request("GET", "/healthz")
     after = time.time()
-    assert answer.headers["Server"].startswith("TornadoServer/")
     assert before <= parsedate_to_datetime(answer.headers["Date"]).timestamp() <= after
+
+
+async def test_no_answer_names_the_server_or_its_version(service: Instance) -> None:
+    session = await service.new_session()
+    answers = [
+        await service.post("/uuid"),
+        await service.request("GET", session["qr_svg"]),
+        await service.request("GET", "/"),  # a page
+        await service.request("GET", "/static/qrlogin.js"),  # a static file
+        await service.request("GET", "/jwks.json"),
+        await service.request("GET", "/no/such/page"),  # an error
+    ]
+    assert [answer.code for answer in answers] == [200] * 5 + [404]
+    for answer in answers:
+        assert "Server" not in answer.headers, answer.headers
+    socket = await websocket_connect(service.base_url.replace("http", "ws", 1) + "/ws")
+    try:
+        assert socket.headers is not None and "Server" not in socket.headers  # the handshake's 101
+    finally:
+        socket.close()
 
 
 async def _login_token(service: Instance) -> str:

@@ -116,6 +116,15 @@ async def test_forwarding_headers_are_ignored_from_a_client_that_is_not_a_truste
         phone.close()
 
 
+async def test_answers_through_nginx_name_no_version(pool: Pool) -> None:
+    client = Client(pool.url)
+    try:
+        answer = await client.post("/uuid")
+    finally:
+        client.close()
+    assert answer.code == 200 and answer.headers["Server"] == "nginx"  # server_tokens off; qrlogin sends none
+
+
 async def holder(pool: Pool, transport: str) -> int:
     """The index of the one instance holding an open socket or stream (asked directly, not through nginx)."""
     held = []

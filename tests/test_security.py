@@ -25,6 +25,7 @@ def assert_secure(answer: Answer) -> None:
     if headers.get("Content-Type", "").startswith("application/json"):
         assert headers["Cache-Control"] == "no-store"  # an API answer, success or error, is never cached
     assert "Vary" not in headers  # no CORS origins: no answer depends on Origin
+    assert "Server" not in headers  # nothing names the server or its version
 
 
 async def test_every_kind_of_answer_carries_the_security_headers(service: Instance) -> None:

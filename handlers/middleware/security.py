@@ -61,7 +61,9 @@ class HttpPolicy:
 
     def secure(self, headers: HTTPHeaders, origin: str | None, preflight: bool) -> None:
         """Adds to an answer's ``headers`` what it must carry: a page's own CSP is kept, CORS only for ``origin``
-        when allowed (with the preflight's headers when ``preflight``)."""
+        when allowed (with the preflight's headers when ``preflight``); takes off the ``Server`` header."""
+        if "Server" in headers:  # Tornado's own clear() sets it (the WebSocket handshake, the logo); ours does not
+            del headers["Server"]
         if "Content-Security-Policy" not in headers:
             headers["Content-Security-Policy"] = self.csp
         for name, value in FIXED_HEADERS.items():
