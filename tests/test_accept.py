@@ -11,7 +11,8 @@ import pytest
 from tornado.web import Application, RequestHandler
 
 from runtime.accept import ACCEPTS_PER_CALLBACK, accept_some
-from runtime.http import AnswerGuard, ConnectionLimits, build_http_server
+from runtime.answer_guard import AnswerGuard
+from runtime.http import ConnectionLimits, build_http_server
 from runtime.process import LISTEN_BACKLOG
 
 #: connections opened at once: several callbacks' worth, within the listen backlog

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from runtime.http import AnswerGuard, ConnectionLimits, LimitedHTTPServer
+from runtime.answer_guard import AnswerGuard
+from runtime.http import ConnectionLimits, LimitedHTTPServer
 from runtime.server import connection_limits
 from runtime.settings import Settings
 from tests.conftest import MakeInstance
