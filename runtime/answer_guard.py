@@ -41,7 +41,7 @@ from tornado.iostream import IOStream, UnsatisfiableReadError
 from login.errors import BodyTooLarge, HeadersTooLarge, InvalidRequest, LoginError
 from runtime.framing import CHUNKED_MALFORMED, error_answer, refusal
 
-log = logging.getLogger("qrlogin.http")
+log = logging.getLogger("qrlogin.http")  # the HTTP layer's one logger, with runtime/http.py: one name to configure
 
 #: how far a chunked body is read before the guard cuts it: Tornado would refuse the declared size
 #: with its bare 400, so the guard reads on (up to this) and answers 413 itself
