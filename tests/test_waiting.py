@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -67,6 +68,27 @@ class SteeredStore(SessionStore):
             await asyncio.wait_for(self._returned.wait(), PROMPT)
 
 
+class Notices:
+    """Counts the change notices the subscription hands the registry, per session, as they arrive."""
+
+    def __init__(self, registry: WaiterRegistry) -> None:
+        self.arrived: Counter[str] = Counter()
+        self._changed = asyncio.Event()
+        self._notify = registry.notify
+        registry.notify = self._noticed  # type: ignore[method-assign]
+
+    def _noticed(self, uuid: str) -> bool:
+        self.arrived[uuid] += 1
+        self._changed.set()
+        return self._notify(uuid)
+
+    async def until(self, uuid: str, count: int) -> None:
+        """Until ``count`` notices for ``uuid`` have arrived."""
+        while self.arrived[uuid] < count:
+            self._changed.clear()
+            await asyncio.wait_for(self._changed.wait(), PROMPT)
+
+
 @dataclass
 class Rig:
     """A waiter over a real store and a registry woken by a real subscription."""
@@ -76,13 +98,20 @@ class Rig:
     metrics: Metrics
     shutdown: Shutdown
     waiter: ChangeWaiter
+    notices: Notices
 
     async def session(self, status: Status = Status.WAITING) -> NewSession:
+        """A new session in ``status``, returned once the notices of its changes have arrived: a notice
+        arriving late would wake the test's wait once more."""
         new = await self.store.create(Requester("192.0.2.1", "TestBrowser/1.0", time.time()))
+        changes = 0
         if status >= Status.SCANNED:
             await self.store.scan(new.uuid, ALICE)
+            changes += 1
         if status is Status.CONFIRMED:
             await self.store.confirm(new.uuid, ALICE)
+            changes += 1
+        await self.notices.until(new.uuid, changes)
         return new
 
     def wait(self, new: NewSession, known: Status, ticket: WaitTicket | None = None) -> Waiting:
@@ -111,12 +140,13 @@ async def make_rig(redis_url: str, namespace: str) -> AsyncIterator[MakeRig]:
             stack.push_async_callback(pubsub.aclose)
             store = SteeredStore(redis, namespace=namespace, session_ttl=session_ttl)
             registry = WaiterRegistry()
+            notices = Notices(registry)
             listener = ChangeListener(pubsub, store.keys, registry)
             await listener.start()
             stack.push_async_callback(listener.stop)
             metrics, shutdown = Metrics(), Shutdown()
             waiter = ChangeWaiter(store, registry, RateLimiter.off(), metrics, wait_timeout, shutdown=shutdown)
-            return Rig(store, registry, metrics, shutdown, waiter)
+            return Rig(store, registry, metrics, shutdown, waiter, notices)
 
         yield make
 
