@@ -24,7 +24,6 @@ alike, so what the tests exercise is what production runs.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import struct
@@ -39,7 +38,7 @@ from tornado.httputil import HTTPServerConnectionDelegate
 from tornado.iostream import IOStream
 
 from handlers.base import MAX_JSON_BODY
-from handlers.middleware.proxy import TrustedProxies
+from handlers.middleware.proxy import IPAddress, TrustedProxies, parse_address
 from runtime.accept import NoDelayStream, take_over_accepting
 from runtime.answer_guard import AnswerGuard
 from runtime.framing import AnsweringStream, Unreadable
@@ -91,16 +90,11 @@ def build_http_server(delegate: HTTPServerConnectionDelegate, limits: Connection
     return server
 
 
-def _peer(address: Any) -> str | None:
+def _peer(address: Any) -> IPAddress | None:
     """The IP of a TCP peer's address tuple (IPv4-mapped IPv6 as IPv4); None for a Unix socket."""
     if not isinstance(address, tuple) or not address:
         return None
-    try:
-        ip = ipaddress.ip_address(address[0])
-    except ValueError:
-        return None
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return str(mapped or ip)
+    return parse_address(str(address[0]))
 
 
 class LimitedHTTPServer(HTTPServer):
@@ -138,8 +132,9 @@ class LimitedHTTPServer(HTTPServer):
         self.handle_stream(stream, address)
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
-        ip = _peer(address)
-        if ip is not None and self.per_ip and not self.uncounted.trusts(ipaddress.ip_address(ip)):
+        peer = _peer(address)
+        if peer is not None and self.per_ip and not self.uncounted.trusts(peer):
+            ip = str(peer)
             if self.open_per_ip[ip] >= self.per_ip:
                 if ip not in self._refusing:  # one line per burst, not per connection
                     self._refusing.add(ip)

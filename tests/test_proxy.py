@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,7 +10,7 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from handlers import make_app
-from handlers.middleware.proxy import TrustedProxies, behind_proxies
+from handlers.middleware.proxy import TrustedProxies, behind_proxies, parse_address
 from tests.pool import Client
 from tests.service import Instance
 
@@ -35,6 +36,25 @@ SCENARIOS = {
 def test_client_ip(scenario: str) -> None:
     peer, forwarded_for, real_ip, expected = SCENARIOS[scenario]
     assert PROXIES.client_ip(peer, forwarded_for, real_ip) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("192.0.2.1:443", "192.0.2.1"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("::ffff:10.1.2.3", "10.1.2.3"),  # a dual-stack socket's IPv4 peer counts as its IPv4 address
+        (" 10.0.0.1 ", "10.0.0.1"),
+        ("not-an-ip", None),
+        ("", None),
+    ],
+)
+def test_parse_address(text: str, expected: str | None) -> None:
+    """The one parser of addresses, for a TCP peer (per-IP connection cap) and the forwarding headers alike."""
+    parsed = parse_address(text)
+    assert parsed == (None if expected is None else ipaddress.ip_address(expected))
 
 
 def test_nothing_trusted_by_default() -> None:

@@ -32,7 +32,8 @@ MAX_HOPS = 32
 SCHEMES = ("http", "https")
 
 
-def _address(text: str) -> IPAddress | None:
+def parse_address(text: str) -> IPAddress | None:
+    """The IP ``text`` names (brackets and a port dropped, IPv4-mapped IPv6 as IPv4); None if it names none."""
     text = text.strip()
     if text.startswith("[") and "]" in text:  # "[2001:db8::1]:443"
         text = text[1 : text.index("]")]
@@ -73,26 +74,26 @@ class TrustedProxies:
 
     def client_ip(self, peer: str, forwarded_for: str | None, real_ip: str | None) -> str:
         """The client's address given the TCP peer and the forwarding headers."""
-        last_trusted = _address(peer)
+        last_trusted = parse_address(peer)
         if not self.trusts(last_trusted):
             return peer  # a client talking to us directly: its headers mean nothing
         if forwarded_for:
             hops = forwarded_for.split(",")[-MAX_HOPS:]
             for hop in reversed(hops):
-                address = _address(hop)
+                address = parse_address(hop)
                 if address is None:
                     break  # garbage: believe nothing further left
                 if not self.trusts(address):
                     return str(address)
                 last_trusted = address
             return str(last_trusted)
-        address = _address(real_ip) if real_ip else None
+        address = parse_address(real_ip) if real_ip else None
         return str(address) if address is not None else peer
 
     def apply(self, request: HTTPServerRequest) -> None:
         """Rewrites the request's remote_ip and protocol as the trusted proxies say."""
         peer = request.remote_ip or ""
-        if not self.trusts(_address(peer)):
+        if not self.trusts(parse_address(peer)):
             return
         headers = request.headers
         request.remote_ip = self.client_ip(peer, headers.get("X-Forwarded-For"), headers.get("X-Real-IP"))
