@@ -137,8 +137,9 @@ class StopDeadline:
         self._timer = threading.Timer(self.timeout, self._cut, ("stop-timeout",))
         self._timer.daemon = True
         self._timer.start()
+        # Replaced in place, not removed first: between a removal and the next
+        # add, the signal would have its default action and kill the process.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
             loop.add_signal_handler(signum, self._cut, signal.Signals(signum).name)
 
     def end(self) -> None:
@@ -198,8 +199,9 @@ async def _serve_until_stopped(
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
 
-    log.info("shutting down")
     deadline.begin(loop)
+    # Logged once a second signal would cut the stop short, so "shutting down" means it can be.
+    log.info("shutting down")
     server.stop()
     if metrics_server is not None:
         metrics_server.stop()
