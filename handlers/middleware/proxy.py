@@ -74,9 +74,28 @@ class TrustedProxies:
 
     def client_ip(self, peer: str, forwarded_for: str | None, real_ip: str | None) -> str:
         """The client's address given the TCP peer and the forwarding headers."""
-        last_trusted = parse_address(peer)
-        if not self.trusts(last_trusted):
+        proxy = parse_address(peer)
+        if proxy is None or not self.trusts(proxy):
             return peer  # a client talking to us directly: its headers mean nothing
+        return self._forwarded_client(peer, proxy, forwarded_for, real_ip)
+
+    def apply(self, request: HTTPServerRequest) -> None:
+        """Rewrites the request's remote_ip and protocol as the trusted proxies say."""
+        peer = request.remote_ip or ""
+        proxy = parse_address(peer)
+        if proxy is None or not self.trusts(proxy):
+            return
+        headers = request.headers
+        request.remote_ip = self._forwarded_client(
+            peer, proxy, headers.get("X-Forwarded-For"), headers.get("X-Real-IP")
+        )
+        scheme = headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+        if scheme in SCHEMES:
+            request.protocol = scheme
+
+    def _forwarded_client(self, peer: str, proxy: IPAddress, forwarded_for: str | None, real_ip: str | None) -> str:
+        """The client a trusted ``proxy`` (the TCP peer ``peer``, parsed) forwards for."""
+        last_trusted = proxy
         if forwarded_for:
             hops = forwarded_for.split(",")[-MAX_HOPS:]
             for hop in reversed(hops):
@@ -89,17 +108,6 @@ class TrustedProxies:
             return str(last_trusted)
         address = parse_address(real_ip) if real_ip else None
         return str(address) if address is not None else peer
-
-    def apply(self, request: HTTPServerRequest) -> None:
-        """Rewrites the request's remote_ip and protocol as the trusted proxies say."""
-        peer = request.remote_ip or ""
-        if not self.trusts(parse_address(peer)):
-            return
-        headers = request.headers
-        request.remote_ip = self.client_ip(peer, headers.get("X-Forwarded-For"), headers.get("X-Real-IP"))
-        scheme = headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
-        if scheme in SCHEMES:
-            request.protocol = scheme
 
 
 class ProxyAwareRouter(Router):
