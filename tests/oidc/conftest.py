@@ -20,12 +20,14 @@ from tests.pages.conftest import browser, new_page  # noqa: F401 (fixtures, for 
 from tests.service import Answer, Instance
 
 REDIRECT_URI = "https://rp.example/callback"
+#: the issuer the provider fixture is configured with
+ISSUER = "https://login.example.com"
 
 
 @pytest.fixture
 async def provider(make_instance: MakeInstance) -> Instance:
     """A service in demo mode (``Bearer demo:<name>`` is <name>), its issuer configured."""
-    return await make_instance(authenticator=DemoAuthenticator(), demo=True, issuer="https://login.example.com")
+    return await make_instance(authenticator=DemoAuthenticator(), demo=True, issuer=ISSUER)
 
 
 def parts(service: Instance) -> Provider:
@@ -45,6 +47,23 @@ def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return verifier, challenge
+
+
+def good_request(client_id: str, **extra: str) -> dict[str, str]:
+    """An authorization request ``client_id`` may make (code flow, openid, state, nonce, PKCE), with ``extra``."""
+    _, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid profile",
+        "state": "st-123",
+        "nonce": "n-456",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    params.update(extra)
+    return params
 
 
 def query_of(location: str) -> dict[str, str]:

@@ -21,7 +21,6 @@ from handlers.page_cache import PageCache
 from tests.oidc.conftest import authorize, register
 from tests.service import Instance
 
-ISSUER = "https://login.example.com"
 REQUEST_ID = re.compile(r'data-authorize="([^"]*)"')
 LINK = re.compile(r'<a href="([^"]*)" lang="([^"]*)"')
 

@@ -11,11 +11,9 @@ from joserfc import jwt
 
 from login.models import Identity
 from oidc.key_set import SigningKey
-from tests.oidc.conftest import code_for, fetch, parts, post_form, register
+from tests.oidc.conftest import ISSUER, code_for, fetch, parts, post_form, register
 from tests.oidc.test_token import TOKEN, assert_oauth_error, redeem, userinfo
 from tests.service import Instance
-
-ISSUER = "https://login.example.com"
 
 
 async def tokens_for(service: Instance, scope: str = "openid profile") -> tuple[str, str, dict[str, str]]:

@@ -10,10 +10,9 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from oidc.grant import parse_token
-from tests.oidc.conftest import REDIRECT_URI, code_for, fetch, parts, pkce, post_form, register
+from tests.oidc.conftest import ISSUER, REDIRECT_URI, code_for, fetch, parts, pkce, post_form, register
 from tests.service import Answer, Instance
 
-ISSUER = "https://login.example.com"
 TOKEN = "/oauth/token"
 
 
