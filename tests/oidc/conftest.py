@@ -13,6 +13,7 @@ import pytest
 from tornado.httpclient import HTTPRequest
 
 from auth import DemoAuthenticator
+from oidc.authorize import Parameters
 from oidc.clients import Client
 from oidc.provider import Provider
 from tests.conftest import MakeInstance
@@ -66,6 +67,11 @@ def good_request(client_id: str, **extra: str) -> dict[str, str]:
     return params
 
 
+def as_parameters(params: dict[str, str]) -> Parameters:
+    """An authorization request's parameters as the authorization flow takes them (one value per name)."""
+    return Parameters({name: [value] for name, value in params.items()})
+
+
 def query_of(location: str) -> dict[str, str]:
     """The query of a redirect, one value per name (asserting none is repeated)."""
     parsed = parse_qs(urlsplit(location).query, keep_blank_values=True)
@@ -111,7 +117,6 @@ async def code_for(
 ) -> str:
     """An authorization code for ``client``, through the whole flow at the domain level (scan and confirm)."""
     from login.models import Requester
-    from oidc.authorize import Parameters
 
     provider = parts(service)
     params = {
@@ -124,7 +129,7 @@ async def code_for(
     }
     if challenge:
         params.update(code_challenge=challenge, code_challenge_method="S256")
-    request_id, _ = await provider.authorizations.start(Parameters({k: [v] for k, v in params.items()}))
+    request_id, _ = await provider.authorizations.start(as_parameters(params))
     requester = Requester(ip="127.0.0.1", user_agent="Test", created_at=0.0, reached_at=service.base_url)
     session = await provider.authorizations.new_login(request_id, requester)
     await service.services.login.scan(session.uuid, user, "127.0.0.1")

@@ -10,13 +10,32 @@ import pytest
 
 from auth import DemoAuthenticator
 from login.errors import InvalidGrant
-from login.models import Cursor, Requester, Status
+from login.models import Cursor, NewSession, Requester, SessionView, Status
 from oidc.authorization import RequestGone
-from oidc.authorize import Parameters
 from oidc.grant import Grant, new_grant_id, parse_token, token_hash
 from tests.conftest import MakeInstance
-from tests.oidc.conftest import BOB, ISSUER, REDIRECT_URI, authorize, good_request, parts, query_of, register
+from tests.oidc.conftest import (
+    BOB,
+    ISSUER,
+    REDIRECT_URI,
+    as_parameters,
+    authorize,
+    good_request,
+    parts,
+    query_of,
+    register,
+)
 from tests.service import Instance
+
+
+async def confirmed_by_bob(service: Instance, session: NewSession) -> SessionView:
+    """``session`` scanned and confirmed by Bob's phone; its state as its PC reads it (with the code)."""
+    login = service.services.login
+    await login.scan(session.uuid, BOB, "192.0.2.2")
+    await login.confirm(session.uuid, BOB, "192.0.2.2")
+    view = await login.store.read_for_cursor(session.cursor)
+    assert view.code is not None and view.user is not None
+    return view
 
 
 async def test_a_whole_authorization_at_the_domain_level(provider: Instance) -> None:
@@ -24,14 +43,12 @@ async def test_a_whole_authorization_at_the_domain_level(provider: Instance) -> 
     client, _ = await register(provider)
     flow = parts(provider).authorizations
     login = provider.services.login
-    request_id, request = await flow.start(Parameters({k: [v] for k, v in good_request(client.client_id).items()}))
+    request_id, request = await flow.start(as_parameters(good_request(client.client_id)))
     requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
 
     session = await flow.new_login(request_id, requester)
     assert (await flow.asked_by(session.uuid)) == request
-    await login.scan(session.uuid, BOB, "192.0.2.2")
-    await login.confirm(session.uuid, BOB, "192.0.2.2")
-    view = await login.store.read_for_cursor(session.cursor)
+    view = await confirmed_by_bob(provider, session)
     assert view.code is not None
 
     back = await flow.complete(session.cursor, view.code, "192.0.2.1", ISSUER)
@@ -80,7 +97,7 @@ async def test_the_pages_call_for_a_qr_is_one_round_trip_and_a_gone_request_make
     client, _ = await register(provider)
     flow = parts(provider).authorizations
     keys = provider.store.keys
-    request_id, request = await flow.start(Parameters({k: [v] for k, v in good_request(client.client_id).items()}))
+    request_id, request = await flow.start(as_parameters(good_request(client.client_id)))
     requester = Requester(ip="192.0.2.9", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
 
     await flow.new_login(request_id, requester)  # the page's first QR: the scripts known to Redis from now on
@@ -113,17 +130,10 @@ async def test_the_process_that_bound_a_login_hands_it_back_without_reading_the_
     back alike."""
     client, _ = await register(provider)
     flow = parts(provider).authorizations
-    login = provider.services.login
-    request_id, request = await flow.start(Parameters({k: [v] for k, v in good_request(client.client_id).items()}))
+    request_id, request = await flow.start(as_parameters(good_request(client.client_id)))
     requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
     sessions = [await flow.new_login(request_id, requester) for _ in range(3)]
-    codes = []
-    for session in sessions:
-        await login.scan(session.uuid, BOB, "192.0.2.2")
-        await login.confirm(session.uuid, BOB, "192.0.2.2")
-        view = await login.store.read_for_cursor(session.cursor)
-        assert view.code is not None
-        codes.append(view.code)
+    codes = [(await confirmed_by_bob(provider, session)).code or "" for session in sessions]
     await flow.complete(sessions[0].cursor, codes[0], "192.0.2.1", ISSUER)  # the grant's script known to Redis
 
     trips = count_trips(provider, monkeypatch)
@@ -144,14 +154,11 @@ async def test_the_exchange_writes_the_grant_as_issue_code_would_and_a_refused_o
     its user the session's, audited once with it; a wrong cursor or a retry writes no grant."""
     client, _ = await register(provider)
     flow = parts(provider).authorizations
-    login = provider.services.login
-    request_id, _ = await flow.start(Parameters({k: [v] for k, v in good_request(client.client_id).items()}))
+    request_id, _ = await flow.start(as_parameters(good_request(client.client_id)))
     requester = Requester(ip="192.0.2.1", user_agent="Test", created_at=0.0, reached_at=provider.base_url)
     session = await flow.new_login(request_id, requester)
-    await login.scan(session.uuid, BOB, "192.0.2.2")
-    await login.confirm(session.uuid, BOB, "192.0.2.2")
-    view = await login.store.read_for_cursor(session.cursor)
-    assert view.code is not None and view.user is not None
+    view = await confirmed_by_bob(provider, session)
+    assert view.code is not None
     grants = provider.store.keys.grant("*")
     forged = Cursor(session.uuid, "B" * 43)
     with pytest.raises(InvalidGrant):

@@ -12,7 +12,7 @@ pytest.importorskip("playwright", reason="playwright not installed: pip install 
 
 from playwright.async_api import Page, Route, expect
 
-from tests.oidc.conftest import REDIRECT_URI, pkce, query_of, register
+from tests.oidc.conftest import ISSUER, REDIRECT_URI, good_request, query_of, register
 from tests.pages.conftest import PHONE, NewPage, csp_violations, qr_loaded
 from tests.service import Instance
 
@@ -21,17 +21,7 @@ async def open_authorize(
     new_page: NewPage, service: Instance, client_id: str
 ) -> tuple[Page, dict[str, Any], list[str]]:
     """The PC page for one authorization request, once it shows a QR; its session; where the site got the tab."""
-    _, challenge = pkce()
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT_URI,
-        "scope": "openid profile",
-        "state": "xyz",
-        "nonce": "abc",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    params = good_request(client_id, state="xyz", nonce="abc")
     pc = await new_page()
     arrived: list[str] = []
 
@@ -71,7 +61,7 @@ async def test_confirm_sends_the_tab_back_with_code_state_and_iss(provider: Inst
     [landed] = arrived
     assert landed.startswith(REDIRECT_URI + "?")
     back = query_of(landed)
-    assert back["state"] == "xyz" and back["iss"] == "https://login.example.com" and back["code"]
+    assert back["state"] == "xyz" and back["iss"] == ISSUER and back["code"]
     assert set(back) == {"code", "state", "iss"}
     assert await csp_violations(phone) == []
     # Back does not return to the spent login page: it replaced itself with the site.
@@ -85,5 +75,5 @@ async def test_deny_sends_the_tab_back_with_access_denied(provider: Instance, ne
     await phone_decides(new_page, session, "Deny")
     await expect(pc.locator("#rp")).to_have_text("Back at Acme")
     back = query_of(arrived[0])
-    assert back["error"] == "access_denied" and back["state"] == "xyz" and back["iss"] == "https://login.example.com"
+    assert back["error"] == "access_denied" and back["state"] == "xyz" and back["iss"] == ISSUER
     assert "code" not in back
