@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import time
 
@@ -40,14 +41,17 @@ async def test_wait_answers_on_change_long_before_its_timeout(make_instance: Mak
 
 async def test_wait_answers_unchanged_status_at_timeout(make_instance: MakeInstance) -> None:
     service = await make_instance(session_ttl=3, wait_timeout=1.2)
+    created = time.monotonic()
     session = await service.new_session()
     started = time.monotonic()
     answer = await service.wait(session["cursor"])
     assert time.monotonic() - started >= 1.2
+    lived = time.monotonic() - created
     assert answer.code == 200
     assert answer.body == {"status": 0, "state": "waiting", "expires_in": answer.body["expires_in"]}
-    # The session's countdown as read at the deadline: 3 s less the 1.2 s waited, rounded up.
-    assert session["expires_in"] == 3 and answer.body["expires_in"] == 2
+    # The session's countdown as read at the deadline: 3 s less the 1.2 s waited (or more, on a slow machine),
+    # rounded up.
+    assert session["expires_in"] == 3 and math.ceil(3 - lived) <= answer.body["expires_in"] <= 2
     assert service.registry.waiters == 0 and service.registry.sessions == 0
 
 
