@@ -162,8 +162,10 @@ async def serve(
     sockets: list[socket.socket],
     deadline: StopDeadline,
     metrics_sockets: Sequence[socket.socket] = (),
+    serving_line: str = "",
 ) -> None:
-    """Serve on ``sockets`` (and /metrics on ``metrics_sockets``) until SIGINT or SIGTERM, then stop gracefully.
+    """Serve on ``sockets`` (and /metrics on ``metrics_sockets``) until SIGINT or SIGTERM, then stop gracefully;
+    ``serving_line`` is logged once a stop signal would be handled so.
 
     Stopping: no new connections; every parked wait answers at once with its
     current state; requests in flight (a confirm waiting on the auth server)
@@ -185,18 +187,24 @@ async def serve(
     collector = Collector(lambda: len(open_now) + len(connections))
     collector.install()
     try:
-        await _serve_until_stopped(service, server, metrics_server, deadline)
+        await _serve_until_stopped(service, server, metrics_server, deadline, serving_line)
     finally:
         collector.uninstall()
 
 
 async def _serve_until_stopped(
-    service: Service, server: HTTPServer, metrics_server: HTTPServer | None, deadline: StopDeadline
+    service: Service,
+    server: HTTPServer,
+    metrics_server: HTTPServer | None,
+    deadline: StopDeadline,
+    serving_line: str,
 ) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    if serving_line:
+        log.info("%s", serving_line)
     await stopping.wait()
 
     deadline.begin(loop)
@@ -232,11 +240,12 @@ async def _run_instance(
     sockets: list[socket.socket],
     metrics_sockets: list[socket.socket],
     deadline: StopDeadline,
+    serving_line: str,
 ) -> None:
     running = type(asyncio.get_running_loop())
     log.info("event loop: %s.%s", running.__module__, running.__qualname__)
     async with open_service(settings, redis_url, tokens=tokens, closing=deadline.closing) as service:
-        await serve(service, sockets, deadline, metrics_sockets)
+        await serve(service, sockets, deadline, metrics_sockets, serving_line)
     # What is left ends as the loop closes (its tasks are cancelled and awaited): name them in case one will not.
     left = sorted(task.get_name() for task in asyncio.all_tasks() if task is not asyncio.current_task())
     deadline.closing.waiting_for = f"tasks to end as the loop closes: {', '.join(left) or 'none'}"
@@ -263,6 +272,7 @@ def run(settings: Settings) -> None:
     # Before any fork (--processes), so every process's metrics land in one place.
     metrics_dir = prepare_multiprocess(settings.processes)
     deadline = StopDeadline(settings.stop_timeout, Closing())
+    serving_line = ""
     try:
         log.info("qrlogin listening on http://%s:%d", settings.address or "*", port)
         if metrics_sockets:
@@ -278,9 +288,9 @@ def run(settings: Settings) -> None:
             if worker is None:
                 return  # the supervisor: every worker has stopped
             embedded = None  # a worker: the supervisor owns the embedded Redis
-            log.info("worker %d serving (pid %d)", worker, os.getpid())
+            serving_line = f"worker {worker} serving (pid {os.getpid()})"
         with asyncio.Runner(loop_factory=new_loop) as runner:
-            runner.run(_run_instance(settings, redis_url, tokens, sockets, metrics_sockets, deadline))
+            runner.run(_run_instance(settings, redis_url, tokens, sockets, metrics_sockets, deadline, serving_line))
     finally:
         deadline.closing.waiting_for = "the metrics directory and the embedded Redis to be removed"
         if metrics_dir is not None:

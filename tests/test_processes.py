@@ -99,6 +99,8 @@ def test_sigterm_to_the_supervisor_stops_workers_and_the_embedded_redis(supervis
     assert supervisor.wait(STOP_TIMEOUT) == 0, supervisor.tail()
     for worker_id in pids:
         supervisor.wait_for_line(rf"worker {worker_id} \(pid \d+\) exited")
+    # Each worker, once it says it serves, stops gracefully: none is killed by the signal as it starts.
+    assert sum(line.endswith("] stopped") for line in supervisor.lines) == WORKERS, supervisor.tail()
     assert not any(alive(pid) for pid in pids.values())
     assert not socket_path.exists()  # the embedded Redis stopped and its directory is gone
 
