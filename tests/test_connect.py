@@ -62,19 +62,19 @@ def test_the_cluster_flag_turns_redis_urls_into_cluster_urls() -> None:
 def test_main_refuses_a_bad_redis_url_before_it_starts() -> None:
     process = run_main("--redis-url=redis+sentinel://127.0.0.1:1")
     assert process.wait() != 0
+    process.stop()  # its output read to the end
     assert any("needs the master's name" in line for line in process.lines)
-    process.stop()
 
 
 def test_main_refuses_a_bad_trusted_proxy_before_it_starts() -> None:
     process = run_main("--trusted-proxies=10.0.0.0/99")
     assert process.wait() != 0
+    process.stop()  # its output read to the end
     assert any("not an IP address or CIDR network: '10.0.0.0/99'" in line for line in process.lines)
-    process.stop()
 
 
 def test_main_refuses_a_secret_too_short_to_sign_with() -> None:
     process = run_main("--secret=short")
     assert process.wait() != 0
+    process.stop()  # its output read to the end
     assert any("at least 32 characters" in line for line in process.lines)
-    process.stop()

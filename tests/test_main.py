@@ -62,8 +62,8 @@ async def service_process() -> AsyncIterator[Process]:
 def test_main_refuses_an_unknown_event_loop() -> None:
     process = run_main("--event-loop=tokio")
     assert process.wait() != 0
+    process.stop()  # its output read to the end
     assert any("qrlogin: --event-loop: 'tokio' is not one of uvloop, asyncio" in line for line in process.lines)
-    process.stop()
 
 
 async def call(port: int, path: str, body: dict[str, str] | None = None, user: str | None = None) -> dict[str, object]:

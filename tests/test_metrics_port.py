@@ -52,6 +52,7 @@ async def test_a_metrics_port_in_use_is_one_line_at_start() -> None:
         await asyncio.to_thread(listening_port, holder)
         process = run_main(f"--metrics-port={port}")
         code = await asyncio.to_thread(process.wait, 30)
+        process.stop()  # its output read to the end
         assert code != 0
         assert process.lines[-1] == f"qrlogin: --metrics-port: *:{port} is already in use by another program"
     finally:
