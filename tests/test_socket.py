@@ -13,6 +13,7 @@ from redis_map.limit_rules import RateLimits
 from tests.conftest import MakeInstance
 from tests.push_clients import SilentPeer, closed_with, follow_socket, open_socket, pushed
 from tests.service import Instance
+from tests.test_ratelimit import slots_held
 
 #: an origin the tests allow with --cors-origins
 PARTNER = "https://intranet.example.com"
@@ -221,12 +222,14 @@ async def test_a_confirm_on_another_instance_wakes_the_socket(make_instance: Mak
     assert app_side.registry.waiters == 0
 
 
-async def test_sockets_count_on_the_wait_slots(make_instance: MakeInstance) -> None:
+async def test_sockets_count_on_the_wait_slots(make_instance: MakeInstance, namespace: str) -> None:
     service = await make_instance(rate_limits=RateLimits(wait_session=2), wait_timeout=30)
     session = await service.new_session()
     watcher = parked_waiters(service.registry)
     sockets = [await follow_socket(service.base_url, session["cursor"]) for _ in range(2)]
     assert await watcher.until(lambda r: r.waiters == 2, timeout=5)
+    # Parked before their first reads take the slots: the third must come once both are held.
+    assert await slots_held(service, namespace, "wait_session", 2)
     third = await follow_socket(service.base_url, session["cursor"])
     assert await closed_with(third) == (CloseCode.RATE_LIMITED, "rate_limited: retry after 2 s")
     # A long-poll on the same session is refused alike.
