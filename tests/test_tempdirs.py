@@ -30,6 +30,7 @@ if sys.argv[2] == "orphan" and os.fork() != 0:
 print(made.path, flush=True)
 if sys.argv[2] != "exit":
     sys.stdin.read()
+os.close(made.lock_fd)  # before stdout closes: the test takes stdout's EOF as the lock's release
 os._exit(0)
 """
 
