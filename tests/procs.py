@@ -166,14 +166,25 @@ def require_program(name: str, package: str, version_at_least: tuple[int, ...] =
     return path
 
 
-def free_port(below: int = 65536) -> int:
-    """A TCP port free on loopback right now (and below ``below``)."""
+def free_port(below: int = 65536, paired: int = 0) -> int:
+    """A TCP port free on loopback right now (and below ``below``); with ``paired``, port + paired is free too."""
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if port < below:
+        if port >= below:
+            continue
+        if not paired or _bindable(port + paired):
             return port
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 # -- redis-server ---------------------------------------------------------------------

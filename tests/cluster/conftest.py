@@ -42,7 +42,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             server = RedisServer(
                 binary,
                 directory / str(index),
-                port=free_port(below=65536 - CLUSTER_BUS_OFFSET),
+                port=free_port(below=65536 - CLUSTER_BUS_OFFSET, paired=CLUSTER_BUS_OFFSET),
                 extra=["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000"],
             )
             masters.append(server.start())
