@@ -165,7 +165,7 @@ async def serve(
     serving_line: str = "",
 ) -> None:
     """Serve on ``sockets`` (and /metrics on ``metrics_sockets``) until SIGINT or SIGTERM, then stop gracefully;
-    ``serving_line`` is logged once a stop signal would be handled so.
+    ``serving_line`` is logged once either signal would stop it so (not before: a test or an operator may act on it).
 
     Stopping: no new connections; every parked wait answers at once with its
     current state; requests in flight (a confirm waiting on the auth server)
