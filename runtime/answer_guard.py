@@ -149,8 +149,7 @@ class _GuardedRequest(HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         if self._awaiting is not None:
             self.stop_timer()
-            del self._awaiting[self._stream]
-            self._awaiting = None
+            self._leave_awaiting()
         self._start_line = cast(RequestStartLine, start_line)
         length = headers.get("Content-Length", "")
         encoding = headers.get("Transfer-Encoding", "")
@@ -211,11 +210,15 @@ class _GuardedRequest(HTTPMessageDelegate):
     def _headers_late(self) -> None:
         # Quietly, as Tornado's idle_connection_timeout: the read of the headers fails and the connection ends.
         self._timer = None
+        self._leave_awaiting()
+        if isinstance(self.connection, HTTP1Connection):
+            self.connection.close()
+
+    def _leave_awaiting(self) -> None:
+        """Off the guard's map of requests whose headers are awaited (if on it)."""
         if self._awaiting is not None:
             del self._awaiting[self._stream]
             self._awaiting = None
-        if isinstance(self.connection, HTTP1Connection):
-            self.connection.close()
 
     def _body_late(self) -> None:
         self._timer = None
